@@ -1,0 +1,72 @@
+# Sendback — the two front-door commands are `make run` and `make test` (see README.md).
+# Everything builds with plain cargo (plus the in-repo `xtask` for the browser bundle); no
+# cargo-leptos, wasm-bindgen-cli or system binaryen is needed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# One target dir for every build; CI points it at a cache outside the clone.
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TARGET_DIR
+SITE_ROOT := $(CARGO_TARGET_DIR)/site
+BIN := $(CARGO_TARGET_DIR)/release/sendback
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: help run build tools tools-e2e test test-rust test-e2e lint fmt check-wasm-deps dev samples seed
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+
+run: build ## build an optimised release and serve it on http://127.0.0.1:3000 with the demo data
+	$(BIN) serve --site-root "$(SITE_ROOT)"
+
+build: tools ## release build: the server binary and the optimised browser bundle
+	cargo run -q -p xtask -- site --release
+	cargo build --release -p server
+
+tools: ## install what the build needs: the wasm32 target and binaryen's wasm-opt (npm)
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@test -x end2end/node_modules/.bin/wasm-opt -a -x end2end/node_modules/.bin/playwright || \
+		(cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+
+tools-e2e: tools ## also Debian's Chromium for the browser tests
+	@test -x $(CHROMIUM) || { \
+		echo "installing chromium from Debian"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium >/dev/null; }
+
+test: check-wasm-deps test-rust test-e2e ## every test: unit, integration (SQLite, and PostgreSQL when TEST_POSTGRES_URL is set), browser
+
+test-rust: ## unit and integration tests
+	cargo test --workspace --features app/ssr
+
+test-e2e: tools-e2e build ## Playwright in headless Chromium against the release build, on a free port and a fresh database
+	@port=$$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"); \
+	data=$$(mktemp -d -t sendback-e2e.XXXXXX); \
+	trap 'rm -rf "$$data"' EXIT; \
+	cd end2end && SENDBACK_E2E_PORT=$$port SENDBACK_E2E_DATA=$$data SENDBACK_BIN="$(BIN)" \
+		SENDBACK_SITE_ROOT="$(SITE_ROOT)" CHROMIUM_PATH=$(CHROMIUM) npx playwright test
+
+lint: check-wasm-deps ## rustfmt and clippy for both feature sets
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --features app/ssr -- -D warnings
+	cargo clippy -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
+
+check-wasm-deps: ## the browser bundle must not contain server-only crates
+	@for c in diesel argon2 csv tower-sessions axum tokio libsqlite3-sys pq-sys; do \
+		if cargo tree -p app --no-default-features --features hydrate --target wasm32-unknown-unknown -e normal -i $$c >/dev/null 2>&1; then \
+			echo "error: $$c is in the wasm build"; exit 1; fi; done; echo "wasm build is free of server-only crates"
+
+fmt: ## format the code
+	cargo fmt --all
+
+dev: tools ## debug build of the bundle and server, then serve (rebuild by re-running)
+	cargo run -q -p xtask -- site
+	cargo run -p server -- serve --site-root "$(SITE_ROOT)"
+
+seed: ## seed the demo into an empty database (the server also does it at start-up)
+	cargo run --release -p server -- seed
+
+samples: ## regenerate samples/ from the demo generator
+	cargo run -p server -- samples --out samples

@@ -1,0 +1,3 @@
+//! Authentication building blocks (server only): password hashing.
+
+pub mod password;

@@ -1,0 +1,63 @@
+//! Argon2id password hashing at OWASP's floor (m = 19456 KiB, t = 2, p = 1). CPU-heavy:
+//! async callers run these on the blocking pool.
+
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+
+/// A PHC-format argon2id hash. Deliberately not `Serialize`: it never leaves the server.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHashString(String);
+
+impl std::fmt::Debug for PasswordHashString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHashString(…)")
+    }
+}
+
+impl PasswordHashString {
+    /// Wraps a hash read from the database.
+    pub fn from_stored(hash: String) -> Self {
+        Self(hash)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+/// Hashes a password with a fresh random salt.
+pub fn hash_password(password: &str) -> Result<PasswordHashString, HashError> {
+    let hash: PasswordHash =
+        Argon2::default().hash_password(password.as_bytes()).map_err(|e| HashError(e.to_string()))?;
+    Ok(PasswordHashString(hash.to_string()))
+}
+
+/// True when `password` matches `hash`. A malformed stored hash never matches.
+pub fn verify_password(password: &str, hash: &PasswordHashString) -> bool {
+    Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_differ_by_salt() {
+        let a = hash_password("sendback-demo").expect("hash");
+        let b = hash_password("sendback-demo").expect("hash");
+        assert_ne!(a, b, "each hash has its own salt");
+        assert!(a.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", a.as_str());
+        assert!(verify_password("sendback-demo", &a));
+        assert!(!verify_password("sendback-demo ", &a));
+        assert!(!verify_password("sendback-demo", &PasswordHashString::from_stored("garbage".into())));
+    }
+
+    #[test]
+    fn debug_does_not_print_the_hash() {
+        let h = hash_password("x").expect("hash");
+        assert_eq!(format!("{h:?}"), "PasswordHashString(…)");
+    }
+}

@@ -1,0 +1,254 @@
+//! Diesel table definitions, written to match `migrations/{sqlite,postgres}` (both dialects share them).
+
+diesel::table! {
+    instances (id) {
+        id -> BigInt,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    clients (id) {
+        id -> BigInt,
+        instance_id -> BigInt,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        instance_id -> BigInt,
+        client_id -> Nullable<BigInt>,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_permissions (user_id, permission) {
+        user_id -> BigInt,
+        permission -> Text,
+        granted_by -> Nullable<BigInt>,
+        granted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        instance_id -> BigInt,
+        actor_user_id -> Nullable<BigInt>,
+        action -> Text,
+        subject -> Text,
+        detail -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    suppliers (id) {
+        id -> BigInt,
+        instance_id -> BigInt,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    campaigns (id) {
+        id -> BigInt,
+        instance_id -> BigInt,
+        client_id -> BigInt,
+        name -> Text,
+        max_rejection_days -> Nullable<Integer>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    campaign_fields (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        field_key -> Text,
+        label -> Text,
+        kind -> Text,
+        dedupe -> Bool,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    caps (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        supplier_id -> Nullable<BigInt>,
+        period -> Text,
+        cap_limit -> BigInt,
+    }
+}
+
+diesel::table! {
+    cap_usage (cap_id, period_start) {
+        cap_id -> BigInt,
+        period_start -> Date,
+        used -> BigInt,
+    }
+}
+
+diesel::table! {
+    leads (id) {
+        id -> BigInt,
+        instance_id -> BigInt,
+        campaign_id -> BigInt,
+        supplier_id -> BigInt,
+        uid -> Text,
+        received_at -> Timestamp,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        cap_released -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    lead_values (lead_id, field_id) {
+        lead_id -> BigInt,
+        field_id -> BigInt,
+        value -> Text,
+        normalized -> Text,
+    }
+}
+
+diesel::table! {
+    affiliate_events (id) {
+        id -> BigInt,
+        lead_id -> BigInt,
+        kind -> Text,
+        name -> Text,
+        cost_pence -> BigInt,
+        revenue_pence -> BigInt,
+        status -> Text,
+        occurred_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    uploads (id) {
+        id -> BigInt,
+        instance_id -> BigInt,
+        user_id -> BigInt,
+        original_name -> Text,
+        storage_key -> Text,
+        size_bytes -> BigInt,
+        sha256 -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rejection_tasks (id) {
+        id -> BigInt,
+        instance_id -> BigInt,
+        campaign_id -> BigInt,
+        user_id -> BigInt,
+        upload_id -> BigInt,
+        request_key -> Nullable<Text>,
+        identifier_mode -> Text,
+        identifier_field_id -> Nullable<BigInt>,
+        identifier_column -> Text,
+        reason_column -> Text,
+        reject_from -> Nullable<Date>,
+        move_outside_to_accepted -> Bool,
+        reject_affiliate_events -> Bool,
+        move_remaining_to_accepted -> Bool,
+        count_towards_cap -> Bool,
+        status -> Text,
+        failure_reason -> Nullable<Text>,
+        rows_total -> Nullable<BigInt>,
+        rows_done -> BigInt,
+        cursor_offset -> BigInt,
+        remaining_accepted -> BigInt,
+        claimed_by -> Nullable<Text>,
+        heartbeat_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    rejection_task_rows (task_id, row_number) {
+        task_id -> BigInt,
+        row_number -> BigInt,
+        identifier -> Text,
+        reason -> Text,
+        outcome -> Text,
+        lead_id -> Nullable<BigInt>,
+        message -> Text,
+    }
+}
+
+diesel::table! {
+    lead_status_history (id) {
+        id -> BigInt,
+        lead_id -> BigInt,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        reason -> Nullable<Text>,
+        source -> Text,
+        actor_user_id -> Nullable<BigInt>,
+        task_id -> Nullable<BigInt>,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        data -> Binary,
+        expiry_date -> Timestamp,
+    }
+}
+
+diesel::joinable!(clients -> instances (instance_id));
+diesel::joinable!(users -> instances (instance_id));
+diesel::joinable!(users -> clients (client_id));
+diesel::joinable!(user_permissions -> users (user_id));
+diesel::joinable!(suppliers -> instances (instance_id));
+diesel::joinable!(campaigns -> clients (client_id));
+diesel::joinable!(campaign_fields -> campaigns (campaign_id));
+diesel::joinable!(caps -> campaigns (campaign_id));
+diesel::joinable!(cap_usage -> caps (cap_id));
+diesel::joinable!(leads -> campaigns (campaign_id));
+diesel::joinable!(leads -> suppliers (supplier_id));
+diesel::joinable!(lead_values -> leads (lead_id));
+diesel::joinable!(lead_values -> campaign_fields (field_id));
+diesel::joinable!(affiliate_events -> leads (lead_id));
+diesel::joinable!(lead_status_history -> leads (lead_id));
+diesel::joinable!(rejection_task_rows -> rejection_tasks (task_id));
+diesel::joinable!(rejection_tasks -> campaigns (campaign_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    instances,
+    clients,
+    users,
+    user_permissions,
+    audit_log,
+    suppliers,
+    campaigns,
+    campaign_fields,
+    caps,
+    cap_usage,
+    leads,
+    lead_values,
+    affiliate_events,
+    uploads,
+    rejection_tasks,
+    rejection_task_rows,
+    lead_status_history,
+    sessions,
+);

@@ -1,0 +1,77 @@
+//! Errors in two layers: [`AppError`] is what server functions return — small, serialisable,
+//! safe to show — and internal causes (database, I/O) are logged on the server and mapped to
+//! [`AppError::Internal`], never shown.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("Please log in to continue.")]
+    Unauthenticated,
+    #[error("You do not have permission to do that.")]
+    Forbidden,
+    #[error("Not found.")]
+    NotFound,
+    /// Bad input: `field` names the form field it concerns, so the page can show it there.
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error("Something went wrong on our side. Please try again in a moment.")]
+    Internal,
+    /// The request did not reach the server function or its answer could not be read.
+    #[error("Could not reach the server ({0}). Check your connection and try again.")]
+    Transport(String),
+}
+
+impl AppError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid { field: field.into(), message: message.into() }
+    }
+
+    /// The HTTP status the server answers with.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            AppError::Unauthenticated => 401,
+            AppError::Forbidden => 403,
+            AppError::NotFound => 404,
+            AppError::Invalid { .. } => 422,
+            AppError::Internal | AppError::Transport(_) => 500,
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<crate::db::DbError> for AppError {
+    fn from(err: crate::db::DbError) -> Self {
+        tracing::error!(error = %err, "internal error");
+        AppError::Internal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_the_wire_format() {
+        let e = AppError::invalid("campaign", "Choose a campaign.");
+        let bytes = e.ser();
+        assert_eq!(AppError::de(bytes), e);
+        assert_eq!(e.to_string(), "Choose a campaign.");
+        assert_eq!(e.status_code(), 422);
+    }
+
+    #[test]
+    fn internal_errors_say_nothing_of_the_cause() {
+        assert!(!AppError::Internal.to_string().to_lowercase().contains("database"));
+    }
+}

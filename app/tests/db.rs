@@ -1,0 +1,293 @@
+//! The data layer against real databases: migrations, connection settings, transactions, the
+//! demo seed and the sample files, on SQLite and (when configured) PostgreSQL.
+
+mod common;
+
+use app::db::{self, DbConn, DbError, schema::*, seed, write_transaction};
+use chrono::{NaiveDate, NaiveDateTime};
+use common::{TestDb, count};
+use diesel::prelude::*;
+
+fn fixed_now() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2026, 11, 26).and_then(|d| d.and_hms_opt(12, 0, 0)).expect("valid date")
+}
+
+#[test]
+fn migrations_apply_and_are_idempotent() {
+    for t in TestDb::all() {
+        let mut conn = t.conn();
+        // A second run finds nothing pending.
+        db::run_migrations(&mut conn).expect("re-run migrations");
+        let health = db::stats::health(&mut conn).expect("health");
+        assert_eq!(health.schema_version, "20261126000001", "{}", t.label);
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM leads"), 0, "{}", t.label);
+    }
+}
+
+#[test]
+fn sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout() {
+    let t = TestDb::sqlite();
+    let mut conn = t.conn();
+    #[derive(QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        journal_mode: String,
+    }
+    let mode: Mode = diesel::sql_query("PRAGMA journal_mode").get_result(&mut conn).expect("pragma");
+    assert_eq!(mode.journal_mode, "wal");
+    assert_eq!(count(&mut conn, "SELECT foreign_keys AS n FROM pragma_foreign_keys"), 1);
+    assert_eq!(count(&mut conn, "SELECT timeout AS n FROM pragma_busy_timeout"), 10_000);
+}
+
+#[test]
+fn foreign_keys_are_enforced() {
+    for t in TestDb::all() {
+        let mut conn = t.conn();
+        let res = diesel::insert_into(clients::table)
+            .values((clients::instance_id.eq(999_i64), clients::name.eq("Orphan")))
+            .execute(&mut conn);
+        assert!(res.is_err(), "{}: a client of a missing instance must be refused", t.label);
+    }
+}
+
+#[test]
+fn write_transactions_roll_back_on_error_and_nest() {
+    for t in TestDb::all() {
+        let mut conn = t.conn();
+        let res: Result<(), DbError> = write_transaction(&mut conn, |c| {
+            diesel::insert_into(instances::table)
+                .values((instances::name.eq("Doomed"), instances::created_at.eq(fixed_now())))
+                .execute(c)?;
+            Err(DbError::Config("abort".into()))
+        });
+        assert!(res.is_err());
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM instances"), 0, "{}: rolled back", t.label);
+
+        write_transaction(&mut conn, |c| {
+            diesel::insert_into(instances::table)
+                .values((instances::name.eq("Kept"), instances::created_at.eq(fixed_now())))
+                .execute(c)?;
+            // An inner failure rolls back only the inner part.
+            let inner: Result<(), DbError> = write_transaction(c, |c| {
+                diesel::insert_into(instances::table)
+                    .values((instances::name.eq("Inner"), instances::created_at.eq(fixed_now())))
+                    .execute(c)?;
+                Err(DbError::Config("inner abort".into()))
+            });
+            assert!(inner.is_err());
+            Ok::<_, DbError>(())
+        })
+        .expect("outer commits");
+        let names: Vec<String> = instances::table.select(instances::name).load(&mut conn).expect("names");
+        assert_eq!(names, ["Kept"], "{}", t.label);
+    }
+}
+
+#[test]
+fn concurrent_sqlite_writers_wait_for_each_other() {
+    // Read-then-write transactions on several connections: with BEGIN IMMEDIATE they queue on the
+    // busy timeout instead of failing with SQLITE_BUSY.
+    let t = TestDb::sqlite();
+    let pool = t.pool().clone();
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let mut conn = pool.get().expect("conn");
+                for j in 0..25 {
+                    write_transaction(&mut conn, |c| {
+                        let n: i64 = instances::table.count().get_result(c)?;
+                        diesel::insert_into(instances::table)
+                            .values((
+                                instances::name.eq(format!("w{i}-{j}-{n}")),
+                                instances::created_at.eq(fixed_now()),
+                            ))
+                            .execute(c)?;
+                        Ok::<_, DbError>(())
+                    })
+                    .expect("write succeeds");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("writer thread");
+    }
+    assert_eq!(count(&mut t.conn(), "SELECT COUNT(*) AS n FROM instances"), 100);
+}
+
+#[test]
+fn sessions_store_binary_data() {
+    for t in TestDb::all() {
+        let mut conn = t.conn();
+        let data = vec![0_u8, 159, 146, 150, 255];
+        diesel::insert_into(sessions::table)
+            .values((sessions::id.eq("abc"), sessions::data.eq(&data), sessions::expiry_date.eq(fixed_now())))
+            .execute(&mut conn)
+            .expect("insert session");
+        let back: Vec<u8> = sessions::table.select(sessions::data).first(&mut conn).expect("read");
+        assert_eq!(back, data, "{}", t.label);
+    }
+}
+
+#[test]
+fn seeds_the_demo_instance() {
+    for t in TestDb::all() {
+        let mut conn = t.conn();
+        let report = seed::seed_if_empty(&mut conn, fixed_now()).expect("seed").expect("was empty");
+        let l = t.label;
+        assert!(report.leads >= 20_000, "{l}: {} leads", report.leads);
+        assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM leads"), report.leads as i64);
+        assert_eq!(seed::seed_if_empty(&mut conn, fixed_now()).expect("second call").map(|r| r.leads), None);
+        assert!(seed::seed_demo(&mut conn, fixed_now()).is_err(), "{l}: refuses a non-empty database");
+
+        let names: Vec<String> =
+            instances::table.select(instances::name).order(instances::id).load(&mut conn).expect("instances");
+        assert_eq!(names, ["Demo Leads Ltd", "Other Supplier Co"]);
+
+        let campaigns: Vec<(String, Option<i32>)> = campaigns::table
+            .select((campaigns::name, campaigns::max_rejection_days))
+            .order(campaigns::id)
+            .load(&mut conn)
+            .expect("campaigns");
+        for (name, days) in
+            [("Home Insurance UK", Some(7)), ("Car Insurance UK", Some(30)), ("Pet Insurance UK", None)]
+        {
+            assert!(campaigns.contains(&(name.to_owned(), days)), "{l}: {name}");
+        }
+        let home_dedupe: Vec<String> = campaign_fields::table
+            .inner_join(campaigns::table)
+            .filter(campaigns::name.eq("Home Insurance UK").and(campaign_fields::dedupe.eq(true)))
+            .select(campaign_fields::field_key)
+            .order(campaign_fields::field_key)
+            .load(&mut conn)
+            .expect("fields");
+        assert_eq!(home_dedupe, ["email", "phone"], "{l}");
+        assert_eq!(
+            count(
+                &mut conn,
+                "SELECT COUNT(*) AS n FROM campaign_fields f JOIN campaigns c ON c.id = f.campaign_id WHERE c.name = 'Car Insurance UK' AND f.dedupe"
+            ),
+            0
+        );
+
+        // Users, roles and the permission.
+        let perms: Vec<String> = users::table
+            .inner_join(user_permissions::table)
+            .select(users::email)
+            .order(users::email)
+            .load(&mut conn)
+            .expect("permissions");
+        assert_eq!(perms, ["bolt@sendback.test", "client@sendback.test"], "{l}");
+        let hash: String = users::table
+            .filter(users::email.eq("viewer@sendback.test"))
+            .select(users::password_hash)
+            .first(&mut conn)
+            .expect("viewer");
+        assert!(app::auth::password::verify_password(
+            seed::DEMO_PASSWORD,
+            &app::auth::password::PasswordHashString::from_stored(hash)
+        ));
+
+        // Every status is represented, and leads span the last 45 days.
+        let statuses: Vec<String> =
+            leads::table.select(leads::status).distinct().load(&mut conn).expect("statuses");
+        assert_eq!(statuses.len(), 8, "{l}: {statuses:?}");
+        let oldest: Option<NaiveDateTime> =
+            leads::table.select(diesel::dsl::min(leads::received_at)).first(&mut conn).expect("min");
+        let newest: Option<NaiveDateTime> =
+            leads::table.select(diesel::dsl::max(leads::received_at)).first(&mut conn).expect("max");
+        assert!(fixed_now() - oldest.expect("some") <= chrono::TimeDelta::days(45));
+        assert!(fixed_now() - oldest.expect("some") >= chrono::TimeDelta::days(40));
+        assert!(newest.expect("some") <= fixed_now());
+
+        // Data never crosses instances: each lead's campaign and supplier are of its instance.
+        assert_eq!(
+            count(
+                &mut conn,
+                "SELECT COUNT(*) AS n FROM leads l JOIN campaigns c ON c.id = l.campaign_id JOIN suppliers s ON s.id = l.supplier_id WHERE c.instance_id <> l.instance_id OR s.instance_id <> l.instance_id"
+            ),
+            0
+        );
+        assert!(
+            count(
+                &mut conn,
+                "SELECT COUNT(*) AS n FROM leads l JOIN instances i ON i.id = l.instance_id WHERE i.name = 'Other Supplier Co'"
+            ) > 0
+        );
+
+        // Cap usage equals the leads that counted, per cap.
+        assert_eq!(
+            count(
+                &mut conn,
+                "SELECT CAST(COALESCE(SUM(used), 0) AS BIGINT) AS n FROM cap_usage u JOIN caps c ON c.id = u.cap_id JOIN campaigns m ON m.id = c.campaign_id WHERE m.name = 'Home Insurance UK' AND c.supplier_id IS NULL"
+            ),
+            count(
+                &mut conn,
+                "SELECT COUNT(*) AS n FROM leads l JOIN campaigns m ON m.id = l.campaign_id WHERE m.name = 'Home Insurance UK' AND l.status <> 'rejected'"
+            )
+        );
+        assert!(count(&mut conn, "SELECT COUNT(*) AS n FROM affiliate_events") > 1000);
+        assert_eq!(
+            count(&mut conn, "SELECT COUNT(*) AS n FROM lead_status_history WHERE from_status IS NULL"),
+            report.leads as i64
+        );
+
+        // The known lead is found by its phone however it is written.
+        let normalized = app::domain::identifiers::Phone::parse("07700 900123").expect("phone").into_inner();
+        let found: Vec<i64> = lead_values::table
+            .inner_join(campaign_fields::table)
+            .filter(campaign_fields::field_key.eq("phone").and(lead_values::normalized.eq(normalized)))
+            .select(lead_values::lead_id)
+            .load(&mut conn)
+            .expect("lookup");
+        assert_eq!(found.len(), 1, "{l}");
+    }
+}
+
+#[test]
+fn seeding_is_deterministic_across_databases_and_backends() {
+    let snapshot = |conn: &mut DbConn| -> Vec<(i64, String, String, NaiveDateTime)> {
+        leads::table
+            .select((leads::id, leads::uid, leads::status, leads::received_at))
+            .order(leads::id)
+            .load(conn)
+            .expect("leads")
+    };
+    let dbs: Vec<TestDb> = std::iter::once(TestDb::sqlite()).chain(TestDb::all()).collect();
+    let snaps: Vec<_> = dbs
+        .iter()
+        .map(|t| {
+            let mut conn = t.conn();
+            seed::seed_demo(&mut conn, fixed_now()).expect("seed");
+            snapshot(&mut conn)
+        })
+        .collect();
+    for (t, s) in dbs.iter().zip(&snaps).skip(1) {
+        assert!(s == &snaps[0], "{}: seeded data differs", t.label);
+    }
+}
+
+#[test]
+fn postgres_lead_ids_continue_after_the_seeded_ones() {
+    let Some(t) = TestDb::postgres() else { return };
+    let mut conn = t.conn();
+    seed::seed_demo(&mut conn, fixed_now()).expect("seed");
+    let max = count(&mut conn, "SELECT MAX(id) AS n FROM leads");
+    let next = count(&mut conn, "SELECT nextval(pg_get_serial_sequence('leads', 'id')) AS n");
+    assert_eq!(next, max + 1);
+}
+
+#[test]
+fn committed_samples_match_the_seed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let written = seed::write_samples(dir.path(), fixed_now()).expect("samples");
+    assert_eq!(written.len(), 4);
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples");
+    for name in written {
+        let fresh = std::fs::read(dir.path().join(&name)).expect("fresh");
+        let old = std::fs::read(committed.join(&name))
+            .unwrap_or_else(|_| panic!("samples/{name} is missing: run `make samples`"));
+        assert!(fresh == old, "samples/{name} is out of date: run `make samples`");
+    }
+}

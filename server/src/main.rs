@@ -1,0 +1,187 @@
+//! The Sendback server: configuration, logging, database start-up (migrate, seed the demo when
+//! empty), the HTTP routes and graceful shutdown.
+
+mod config;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use app::db;
+use app::state::AppState;
+use app::{App, shell};
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use clap::Parser as _;
+use leptos::config::LeptosOptions;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use config::{Cli, Command, LogFormat, ServeArgs};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => runtime.block_on(serve(cli.database, args)),
+        Command::Seed => runtime.block_on(seed(cli.database)),
+        Command::Samples { out } => {
+            let files = db::seed::write_samples(&out, chrono::Utc::now().naive_utc())
+                .with_context(|| format!("writing samples to {}", out.display()))?;
+            println!("wrote {} sample files to {}", files.len(), out.display());
+            Ok(())
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn open_pool(database: &config::DatabaseArgs) -> anyhow::Result<db::Pool> {
+    let url = database.url();
+    let target = db::DatabaseTarget::parse(&url).map_err(anyhow::Error::msg)?;
+    tracing::info!(database = %target.redacted(), "opening database");
+    let pool_size = database.pool_size;
+    tokio::task::spawn_blocking(move || db::connect(&url, pool_size)).await?.context("opening the database")
+}
+
+async fn seed(database: config::DatabaseArgs) -> anyhow::Result<()> {
+    let pool = open_pool(&database).await?;
+    let report = db::run(&pool, |conn| db::seed::seed_demo(conn, chrono::Utc::now().naive_utc())).await?;
+    print_seed_report(&report);
+    print_demo_accounts();
+    Ok(())
+}
+
+fn print_seed_report(report: &db::seed::SeedReport) {
+    println!(
+        "seeded the demo: {} instances, {} users, {} campaigns, {} leads, {} affiliate events, {} history rows in {:.2} s",
+        report.instances,
+        report.users,
+        report.campaigns,
+        report.leads,
+        report.affiliate_events,
+        report.history_rows,
+        report.elapsed.as_secs_f64()
+    );
+}
+
+fn print_demo_accounts() {
+    println!("demo accounts (password: {}):", db::seed::DEMO_PASSWORD);
+    for (email, who) in db::seed::DEMO_USERS {
+        println!("  {email:<24} {who}");
+    }
+}
+
+async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let pool = open_pool(&database).await?;
+    if !args.no_seed {
+        let seeded =
+            db::run(&pool, |conn| db::seed::seed_if_empty(conn, chrono::Utc::now().naive_utc())).await?;
+        if let Some(report) = seeded {
+            print_seed_report(&report);
+        }
+        print_demo_accounts();
+    }
+
+    let leptos_options = LeptosOptions::builder()
+        .output_name("sendback")
+        .site_root(args.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(args.listen)
+        .env(leptos::config::Env::PROD)
+        .build();
+    if !args.site_root.join("pkg").join("sendback.wasm").exists() {
+        tracing::warn!(
+            site_root = %args.site_root.display(),
+            "the browser bundle is missing: pages render but will not become interactive (run `make build`)"
+        );
+    }
+    let state = AppState { pool, leptos_options: leptos_options.clone() };
+    let routes = generate_route_list(App);
+    let router = Router::new()
+        .route("/health", get(health))
+        .leptos_routes(&state, routes, {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state);
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "listening");
+    println!("Sendback is running on http://{addr}");
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `GET /health`: 200 with the backend and schema version when the database answers, else 503.
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let check = tokio::time::timeout(Duration::from_secs(5), state.db(db::stats::health)).await;
+    match check {
+        Ok(Ok(h)) => (
+            StatusCode::OK,
+            Json(serde_json::json!({
+                "status": "ok",
+                "database": h.backend.name(),
+                "schema_version": h.schema_version,
+            })),
+        ),
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "database unavailable" })))
+        }
+        Err(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "database timeout" })))
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the server exits.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
