@@ -55,7 +55,7 @@ lint: check-wasm-deps ## rustfmt and clippy for both feature sets
 
 check-wasm-deps: ## the browser bundle must not contain server-only crates
 	@for c in diesel argon2 csv tower-sessions axum tokio libsqlite3-sys pq-sys; do \
-		if cargo tree -p app --no-default-features --features hydrate --target wasm32-unknown-unknown -e normal -i $$c >/dev/null 2>&1; then \
+		if cargo tree -p app --no-default-features --features hydrate --target wasm32-unknown-unknown -e normal -i $$c 2>/dev/null | grep -q .; then \
 			echo "error: $$c is in the wasm build"; exit 1; fi; done; echo "wasm build is free of server-only crates"
 
 fmt: ## format the code

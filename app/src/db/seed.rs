@@ -661,12 +661,13 @@ fn insert_demo(
             status: lead.status.as_str(),
             status_reason: lead.status_reason.as_deref(),
             cap_released: false,
-            updated_at: if lead.status.is_delivered() && lead.status != LeadStatus::Received {
-                later
-            } else if lead.status == LeadStatus::ClientRejected {
-                later
-            } else {
+            // Leads whose status changed after intake were last updated then.
+            updated_at: if lead.status == LeadStatus::Received
+                || !lead.status.is_delivered() && lead.status != LeadStatus::ClientRejected
+            {
                 lead.received_at
+            } else {
+                later
             },
         });
         for (key, raw) in &lead.values {
