@@ -17,6 +17,9 @@ pub enum AppError {
     /// Bad input: `field` names the form field it concerns, so the page can show it there.
     #[error("{message}")]
     Invalid { field: String, message: String },
+    /// Too many attempts; the message says when to try again.
+    #[error("{0}")]
+    TooManyAttempts(String),
     #[error("Something went wrong on our side. Please try again in a moment.")]
     Internal,
     /// The request did not reach the server function or its answer could not be read.
@@ -25,6 +28,14 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// The message for `field`, when this error concerns it.
+    pub fn field_message(&self, field: &str) -> Option<String> {
+        match self {
+            AppError::Invalid { field: f, message } if f == field => Some(message.clone()),
+            _ => None,
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid { field: field.into(), message: message.into() }
     }
@@ -36,6 +47,7 @@ impl AppError {
             AppError::Forbidden => 403,
             AppError::NotFound => 404,
             AppError::Invalid { .. } => 422,
+            AppError::TooManyAttempts(_) => 429,
             AppError::Internal | AppError::Transport(_) => 500,
         }
     }

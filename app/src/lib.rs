@@ -1,12 +1,20 @@
 //! Sendback's web application: routes, pages and server functions (compiled for the server with
 //! `ssr` and for the browser with `hydrate`), plus the server-only domain and data layers.
 
+pub mod account;
+pub mod components;
 pub mod domain;
 pub mod error;
-pub mod home;
+pub mod leads;
+pub mod rejections;
+pub mod reports;
+pub mod status;
+pub mod users;
 
 #[cfg(feature = "ssr")]
 pub mod auth;
+#[cfg(feature = "ssr")]
+pub mod clock;
 #[cfg(feature = "ssr")]
 pub mod db;
 #[cfg(feature = "ssr")]
@@ -14,8 +22,8 @@ pub mod state;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
-use leptos_router::StaticSegment;
-use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::components::{A, ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::{SsrMode, path};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -39,20 +47,26 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Pages render completely before the response starts, so headers set while rendering (a
+    // refreshed session cookie, a redirect, a 403/404 status) always reach the browser.
+    let ssr = SsrMode::Async;
     view! {
         <Stylesheet id="sendback" href="/pkg/sendback.css"/>
         <Title formatter=|title: String| {
             if title.is_empty() { "Sendback".to_owned() } else { format!("{title} · Sendback") }
         }/>
         <Router>
-            <header class="topbar">
-                <A href="/" attr:class="brand">"Sendback"</A>
-            </header>
-            <main id="main">
-                <Routes fallback=NotFound>
-                    <Route path=StaticSegment("") view=home::HomePage/>
-                </Routes>
-            </main>
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=account::LoginPage ssr=ssr.clone()/>
+                <Route path=path!("/status") view=status::StatusPage ssr=ssr.clone()/>
+                <ParentRoute path=path!("") view=components::SignedInShell ssr=ssr.clone()>
+                    <Route path=path!("") view=|| view! { <Redirect path="/leads"/> } ssr=ssr.clone()/>
+                    <Route path=path!("leads") view=leads::AllLeadsPage ssr=ssr.clone()/>
+                    <Route path=path!("leads/import-rejections") view=rejections::ImportRejectionsPage ssr=ssr.clone()/>
+                    <Route path=path!("users") view=users::UsersPage ssr=ssr.clone()/>
+                    <Route path=path!("reports") view=reports::ReportsPage ssr=ssr/>
+                </ParentRoute>
+            </Routes>
         </Router>
     }
 }
@@ -65,10 +79,10 @@ fn NotFound() -> impl IntoView {
     }
     view! {
         <Title text="Not found"/>
-        <section class="page">
+        <main id="main" class="page narrow">
             <h1>"Not found"</h1>
-            <p>"There is nothing here. Check the address, or go back to the "<A href="/">"start page"</A>"."</p>
-        </section>
+            <p>"There is nothing here. Check the address, or go to "<A href="/leads">"your leads"</A>"."</p>
+        </main>
     }
 }
 

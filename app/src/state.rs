@@ -1,13 +1,38 @@
 //! Server state handed to every route and server function through the Leptos context.
 
+use chrono::TimeDelta;
 use leptos::config::LeptosOptions;
 
+use crate::clock::SharedClock;
 use crate::db::{self, DbError, Pool};
 
 #[derive(Clone)]
 pub struct AppState {
     pub pool: Pool,
     pub leptos_options: LeptosOptions,
+    pub clock: SharedClock,
+    pub sessions: SessionSettings,
+}
+
+/// How long a signed-in session lasts.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSettings {
+    /// Signed out after this long without a request.
+    pub idle_timeout: TimeDelta,
+    /// Signed out this long after logging in, however active.
+    pub absolute_lifetime: TimeDelta,
+    /// Mark the cookie `Secure` (serve over HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: TimeDelta::minutes(30),
+            absolute_lifetime: TimeDelta::hours(12),
+            secure_cookies: false,
+        }
+    }
 }
 
 impl AppState {

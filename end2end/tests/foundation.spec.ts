@@ -3,7 +3,7 @@
 import { expect, test } from '@playwright/test';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { HomePage } from './pages/home';
+import { StatusPage } from './pages/status';
 
 // The newest migration's version, as Diesel records it: the folder's date prefix, digits only.
 const newestMigration = readdirSync(join(__dirname, '../../migrations/sqlite'))
@@ -13,11 +13,11 @@ const newestMigration = readdirSync(join(__dirname, '../../migrations/sqlite'))
   .split('_')[0]
   .replace(/-/g, '');
 
-test('the start page is server-rendered before any script runs', async ({ browser }) => {
+test('pages are server-rendered before any script runs', async ({ browser }) => {
   const context = await browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
-  await page.goto('/');
-  await expect(page.getByRole('heading', { level: 1, name: 'Sendback' })).toBeVisible();
+  await page.goto('/status');
+  await expect(page.getByRole('heading', { level: 1, name: 'System status' })).toBeVisible();
   // Without the browser bundle the button cannot work, so it is not offered as if it could.
   await expect(page.getByRole('button', { name: 'Check database' })).toBeDisabled();
   await context.close();
@@ -28,7 +28,7 @@ test('after hydration a click calls a server function that reads the database', 
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
 
-  const home = new HomePage(page);
+  const home = new StatusPage(page);
   await home.goto();
   // Enabled only once the wasm bundle has hydrated the page.
   await expect(home.checkDatabase).toBeEnabled();

@@ -68,6 +68,25 @@ pub struct ServeArgs {
     /// Do not seed the demo instance into an empty database.
     #[arg(long, env = "SENDBACK_NO_SEED")]
     pub no_seed: bool,
+    /// Sign users out after this many minutes without a request.
+    #[arg(long, env = "SENDBACK_SESSION_IDLE_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub session_idle_minutes: u32,
+    /// Sign users out this many hours after they logged in, however active.
+    #[arg(long, env = "SENDBACK_SESSION_MAX_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
+    pub session_max_hours: u32,
+    /// Mark the session cookie `Secure` (set this when serving over HTTPS).
+    #[arg(long, env = "SENDBACK_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+}
+
+impl ServeArgs {
+    pub fn session_settings(&self) -> app::state::SessionSettings {
+        app::state::SessionSettings {
+            idle_timeout: chrono::TimeDelta::minutes(i64::from(self.session_idle_minutes)),
+            absolute_lifetime: chrono::TimeDelta::hours(i64::from(self.session_max_hours)),
+            secure_cookies: self.secure_cookies,
+        }
+    }
 }
 
 impl Default for ServeArgs {
@@ -76,6 +95,9 @@ impl Default for ServeArgs {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             site_root: PathBuf::from("target/site"),
             no_seed: false,
+            session_idle_minutes: 30,
+            session_max_hours: 12,
+            secure_cookies: false,
         }
     }
 }

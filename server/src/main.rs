@@ -1,5 +1,5 @@
-//! The Sendback server: configuration, logging, database start-up (migrate, seed the demo when
-//! empty), the HTTP routes and graceful shutdown.
+//! The Sendback binary: configuration, logging, database start-up (migrate, seed the demo when
+//! empty), serving the router from `lib.rs`, and graceful shutdown.
 
 mod config;
 
@@ -8,17 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use app::db;
 use app::state::AppState;
-use app::{App, shell};
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Json};
-use axum::routing::get;
 use clap::Parser as _;
 use leptos::config::LeptosOptions;
-use leptos_axum::{LeptosRoutes, generate_route_list};
-use tower_http::compression::CompressionLayer;
-use tower_http::trace::TraceLayer;
 
 use config::{Cli, Command, LogFormat, ServeArgs};
 
@@ -111,18 +102,14 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
             "the browser bundle is missing: pages render but will not become interactive (run `make build`)"
         );
     }
-    let state = AppState { pool, leptos_options: leptos_options.clone() };
-    let routes = generate_route_list(App);
-    let router = Router::new()
-        .route("/health", get(health))
-        .leptos_routes(&state, routes, {
-            let options = leptos_options.clone();
-            move || shell(options.clone())
-        })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
-        .with_state(state);
+    let state = AppState {
+        pool,
+        leptos_options,
+        clock: std::sync::Arc::new(app::clock::SystemClock),
+        sessions: args.session_settings(),
+    };
+    tokio::spawn(server::clean_up_periodically(state.clone(), Duration::from_secs(600)));
+    let router = server::router(state);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -133,28 +120,6 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// `GET /health`: 200 with the backend and schema version when the database answers, else 503.
-async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let check = tokio::time::timeout(Duration::from_secs(5), state.db(db::stats::health)).await;
-    match check {
-        Ok(Ok(h)) => (
-            StatusCode::OK,
-            Json(serde_json::json!({
-                "status": "ok",
-                "database": h.backend.name(),
-                "schema_version": h.schema_version,
-            })),
-        ),
-        Ok(Err(err)) => {
-            tracing::error!(error = %err, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "database unavailable" })))
-        }
-        Err(_) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "database timeout" })))
-        }
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the server exits.

@@ -40,6 +40,18 @@ pub fn verify_password(password: &str, hash: &PasswordHashString) -> bool {
     Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok()
 }
 
+/// True when `hash` is not argon2id at least as strong as the current parameters; such hashes
+/// are replaced at the next successful log-in.
+pub fn needs_rehash(hash: &PasswordHashString) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash.as_str()) else { return true };
+    if parsed.algorithm.as_str() != "argon2id" {
+        return true;
+    }
+    let current = argon2::Params::DEFAULT;
+    let param = |name: &str| -> u32 { parsed.params.get_str(name).and_then(|v| v.parse().ok()).unwrap_or(0) };
+    param("m") < current.m_cost() || param("t") < current.t_cost() || param("p") < current.p_cost()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +65,22 @@ mod tests {
         assert!(verify_password("sendback-demo", &a));
         assert!(!verify_password("sendback-demo ", &a));
         assert!(!verify_password("sendback-demo", &PasswordHashString::from_stored("garbage".into())));
+    }
+
+    #[test]
+    fn weak_hashes_need_rehashing() {
+        let current = hash_password("pw").expect("hash");
+        assert!(!needs_rehash(&current));
+        let weak = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(4096, 1, 1, None).expect("params"),
+        );
+        let weak: PasswordHash = weak.hash_password(b"pw").expect("weak hash");
+        let weak = PasswordHashString::from_stored(weak.to_string());
+        assert!(verify_password("pw", &weak), "still verifies");
+        assert!(needs_rehash(&weak));
+        assert!(needs_rehash(&PasswordHashString::from_stored("$2b$12$bcrypt".into())));
     }
 
     #[test]

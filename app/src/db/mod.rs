@@ -1,9 +1,12 @@
 //! The data layer (server only): one connection type over SQLite and PostgreSQL, the pool,
 //! embedded migrations, and the blocking-pool bridge every async caller goes through.
 
+pub mod leads;
+pub mod reports;
 pub mod schema;
 pub mod seed;
 pub mod stats;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -149,16 +152,24 @@ impl CustomizeConnection<DbConn, r2d2::Error> for SqlitePragmas {
     }
 }
 
-/// Multi-row `INSERT … VALUES (…), (…)` of a slice of `Insertable` rows. Diesel's generic
-/// `MultiConnection` backend cannot render batch inserts, so this runs the same statement on the
-/// inner connection (inside whatever transaction the outer one holds).
+/// Runs the same Diesel expression on the inner connection of whichever backend `$conn` is, for
+/// the statements Diesel's generic multi-backend cannot render (multi-row `INSERT`,
+/// `ON CONFLICT`). It runs inside whatever transaction the outer connection holds.
+#[macro_export]
+macro_rules! with_inner {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Pg($c) => $body,
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// Multi-row `INSERT … VALUES (…), (…)` of a slice of `Insertable` rows.
 #[macro_export]
 macro_rules! batch_insert {
     ($conn:expr, $table:expr, $rows:expr) => {
-        match $conn {
-            $crate::db::DbConn::Pg(c) => diesel::insert_into($table).values($rows).execute(c),
-            $crate::db::DbConn::Sqlite(c) => diesel::insert_into($table).values($rows).execute(c),
-        }
+        $crate::with_inner!($conn, |c| diesel::insert_into($table).values($rows).execute(c))
     };
 }
 

@@ -214,6 +214,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_failures (id) {
+        id -> BigInt,
+        email -> Text,
+        ip -> Text,
+        failed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(clients -> instances (instance_id));
 diesel::joinable!(users -> instances (instance_id));
 diesel::joinable!(users -> clients (client_id));
@@ -251,4 +260,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     rejection_task_rows,
     lead_status_history,
     sessions,
+    login_failures,
 );

@@ -1,7 +1,7 @@
-// Page object for the start page.
+// Page object for the public status page.
 import { expect, type Locator, type Page } from '@playwright/test';
 
-export class HomePage {
+export class StatusPage {
   readonly page: Page;
   readonly heading: Locator;
   readonly checkDatabase: Locator;
@@ -9,13 +9,13 @@ export class HomePage {
 
   constructor(page: Page) {
     this.page = page;
-    this.heading = page.getByRole('heading', { level: 1, name: 'Sendback' });
+    this.heading = page.getByRole('heading', { level: 1, name: 'System status' });
     this.checkDatabase = page.getByRole('button', { name: 'Check database' });
     this.status = page.getByRole('status');
   }
 
   async goto() {
-    await this.page.goto('/');
+    await this.page.goto('/status');
     await expect(this.heading).toBeVisible();
   }
 }

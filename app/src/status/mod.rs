@@ -1,14 +1,15 @@
-//! The start page: what Sendback is, and a live check that the server and its database answer.
+//! The public status page: a live check that the server and its database answer.
 
 pub mod server_fns;
 
 use leptos::prelude::*;
+use leptos_meta::Title;
 
 use crate::error::AppError;
 use server_fns::{DatabaseCheck, check_database};
 
 #[component]
-pub fn HomePage() -> impl IntoView {
+pub fn StatusPage() -> impl IntoView {
     let check = Action::new(|_: &()| check_database());
     let pending = check.pending();
     let result = check.value();
@@ -18,14 +19,10 @@ pub fn HomePage() -> impl IntoView {
     Effect::new(move |_| hydrated.set(true));
 
     view! {
-        <section class="page">
-            <h1>"Sendback"</h1>
-            <p class="lead">
-                "Send bad leads back to your lead supplier in bulk: upload a CSV of the leads you reject, "
-                "check the outcome before anything changes, and follow each rejection to the lead."
-            </p>
-            <div class="card" aria-labelledby="status-heading">
-                <h2 id="status-heading">"System status"</h2>
+        <Title text="System status"/>
+        <main id="main" class="page narrow">
+            <h1>"System status"</h1>
+            <div class="card">
                 <button
                     type="button"
                     on:click=move |_| {
@@ -44,7 +41,7 @@ pub fn HomePage() -> impl IntoView {
                     }}
                 </div>
             </div>
-        </section>
+        </main>
     }
 }
 

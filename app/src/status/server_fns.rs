@@ -1,4 +1,4 @@
-//! Server functions of the start page.
+//! Server functions of the status page.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ pub struct DatabaseCheck {
 }
 
 /// Asks the database for its newest applied migration. Tenant-free, so it needs no session.
-#[server]
+#[server(endpoint = "check_database")]
 pub async fn check_database() -> Result<DatabaseCheck, AppError> {
     let state = crate::state::app_state()?;
     let started = std::time::Instant::now();

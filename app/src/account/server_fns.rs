@@ -1,0 +1,94 @@
+//! Log in, log out, and who am I. Thin: parse, one domain call, map the result.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// The signed-in user, as the page shell shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub name: String,
+    pub email: String,
+    pub instance_name: String,
+    pub client_name: Option<String>,
+    pub is_owner: bool,
+    pub can_reject_leads: bool,
+}
+
+/// Only same-site paths are followed after log-in (no open redirect).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n != "/login" => {
+            n.to_owned()
+        }
+        _ => "/leads".to_owned(),
+    }
+}
+
+#[server(endpoint = "me")]
+pub async fn get_me() -> Result<Option<Me>, AppError> {
+    crate::auth::access::guarded(async {
+        let user = crate::auth::access::optional_user().await?;
+        Ok(user.map(|u| Me {
+            is_owner: u.role == crate::db::users::Role::OwnerStaff,
+            can_reject_leads: u.can_reject_leads,
+            name: u.name,
+            email: u.email,
+            instance_name: u.instance_name,
+            client_name: u.client_name,
+        }))
+    })
+    .await
+}
+
+#[server(endpoint = "login")]
+pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    crate::auth::access::guarded(async move {
+        let state = crate::state::app_state()?;
+        let session = crate::auth::access::session().await?;
+        let ip = client_ip().await;
+        let user_id = crate::auth::login::authenticate(&state, &email, &password, &ip).await?;
+        crate::auth::access::sign_in(&state, &session, user_id).await?;
+        leptos_axum::redirect(&safe_next(next.as_deref()));
+        Ok(())
+    })
+    .await
+}
+
+#[server(endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    crate::auth::access::guarded(async {
+        let session = crate::auth::access::session().await?;
+        crate::auth::access::sign_out(&session).await?;
+        leptos_axum::redirect("/login");
+        Ok(())
+    })
+    .await
+}
+
+/// The peer address of the connection (the server listens directly; a reverse proxy in front
+/// would make every client share its address — see README).
+#[cfg(feature = "ssr")]
+async fn client_ip() -> String {
+    use axum::extract::ConnectInfo;
+    match leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>().await {
+        Ok(ConnectInfo(addr)) => addr.ip().to_string(),
+        Err(_) => "unknown".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn follows_only_local_paths() {
+        assert_eq!(safe_next(Some("/users")), "/users");
+        assert_eq!(safe_next(Some("/leads/123?x=1")), "/leads/123?x=1");
+        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "users", "/login"] {
+            assert_eq!(safe_next(Some(bad)), "/leads", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/leads");
+    }
+}

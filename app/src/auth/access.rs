@@ -1,0 +1,108 @@
+//! Who is asking: the session → user lookup every server function and page goes through, and
+//! the checks built on it (signed in, owner staff, "Reject Leads as a Client"). Errors set the
+//! HTTP status (401/403/404…) of the response.
+
+use leptos::prelude::*;
+use tower_sessions::Session;
+
+use crate::db::users::{self, Role, UserContext};
+use crate::error::AppError;
+use crate::state::{AppState, app_state};
+
+const USER_KEY: &str = "uid";
+const CREATED_KEY: &str = "created";
+const SEEN_KEY: &str = "seen";
+/// `last seen` is written at most this often, so reading pages does not write on every request.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+/// Sets the response status for `err` and hands it back; every server function's error goes
+/// through here.
+pub fn respond(err: AppError) -> AppError {
+    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>()
+        && let Ok(status) = axum::http::StatusCode::from_u16(err.status_code())
+    {
+        resp.set_status(status);
+    }
+    err
+}
+
+/// Runs a server function body and sets the HTTP status when it fails.
+pub async fn guarded<T>(body: impl Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
+    body.await.map_err(respond)
+}
+
+pub async fn session() -> Result<Session, AppError> {
+    leptos_axum::extract::<Session>().await.map_err(|e| {
+        tracing::error!(error = %e, "no session layer");
+        AppError::Internal
+    })
+}
+
+fn session_err(e: tower_sessions::session::Error) -> AppError {
+    tracing::error!(error = %e, "session store");
+    AppError::Internal
+}
+
+/// Starts a signed-in session for `user_id`, under a new session id (no fixation).
+pub async fn sign_in(state: &AppState, session: &Session, user_id: i64) -> Result<(), AppError> {
+    let now = state.clock.now().and_utc().timestamp();
+    session.cycle_id().await.map_err(session_err)?;
+    session.clear().await;
+    session.insert(USER_KEY, user_id).await.map_err(session_err)?;
+    session.insert(CREATED_KEY, now).await.map_err(session_err)?;
+    session.insert(SEEN_KEY, now).await.map_err(session_err)?;
+    Ok(())
+}
+
+/// Ends the session server-side: its cookie is useless afterwards.
+pub async fn sign_out(session: &Session) -> Result<(), AppError> {
+    session.flush().await.map_err(session_err)
+}
+
+/// The signed-in user, if any. Expired sessions (idle or absolute) are ended here.
+pub async fn optional_user() -> Result<Option<UserContext>, AppError> {
+    let state = app_state()?;
+    let session = session().await?;
+    let Some(user_id) = session.get::<i64>(USER_KEY).await.map_err(session_err)? else {
+        return Ok(None);
+    };
+    let created = session.get::<i64>(CREATED_KEY).await.map_err(session_err)?.unwrap_or(0);
+    let seen = session.get::<i64>(SEEN_KEY).await.map_err(session_err)?.unwrap_or(0);
+    let now = state.clock.now().and_utc().timestamp();
+    let s = state.sessions;
+    if now - seen > s.idle_timeout.num_seconds() || now - created > s.absolute_lifetime.num_seconds() {
+        sign_out(&session).await?;
+        return Ok(None);
+    }
+    let user = state.db(move |conn| users::load_context(conn, user_id)).await?;
+    if user.is_none() {
+        // The account is gone.
+        sign_out(&session).await?;
+        return Ok(None);
+    }
+    if now - seen >= TOUCH_EVERY_SECS {
+        session.insert(SEEN_KEY, now).await.map_err(session_err)?;
+    }
+    Ok(user)
+}
+
+/// The signed-in user, or 401.
+pub async fn current_user() -> Result<UserContext, AppError> {
+    optional_user().await?.ok_or(AppError::Unauthenticated)
+}
+
+/// Owner staff of the instance, or 403.
+pub async fn require_owner() -> Result<UserContext, AppError> {
+    let user = current_user().await?;
+    if user.role == Role::OwnerStaff { Ok(user) } else { Err(AppError::Forbidden) }
+}
+
+/// A client user holding "Reject Leads as a Client", or 403.
+pub async fn require_reject_permission() -> Result<UserContext, AppError> {
+    let user = current_user().await?;
+    if user.role == Role::ClientUser && user.can_reject_leads && user.client_id.is_some() {
+        Ok(user)
+    } else {
+        Err(AppError::Forbidden)
+    }
+}

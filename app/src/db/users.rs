@@ -1,0 +1,271 @@
+//! Users, their permissions and the audit log: the queries behind log-in, the current user and
+//! the Users page. Every query that takes an id is scoped to the caller's instance.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{audit_log, clients, instances, user_permissions, users};
+use super::{DbConn, DbError, write_transaction};
+
+pub const PERMISSION_REJECT_LEADS: &str = "reject_leads";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    OwnerStaff,
+    ClientUser,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "owner_staff" => Some(Role::OwnerStaff),
+            "client_user" => Some(Role::ClientUser),
+            _ => None,
+        }
+    }
+}
+
+/// What log-in needs of a user.
+#[derive(Debug, Queryable)]
+pub struct LoginRow {
+    pub id: i64,
+    pub email: String,
+    pub password_hash: String,
+}
+
+pub fn find_for_login(conn: &mut DbConn, email: &str) -> Result<Option<LoginRow>, DbError> {
+    Ok(users::table
+        .filter(users::email.eq(email))
+        .select((users::id, users::email, users::password_hash))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn update_password_hash(conn: &mut DbConn, user_id: i64, hash: &str) -> Result<(), DbError> {
+    diesel::update(users::table.find(user_id)).set(users::password_hash.eq(hash)).execute(conn)?;
+    Ok(())
+}
+
+/// The signed-in user, as every access check sees it; loaded fresh on each request so a revoked
+/// permission takes effect at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserContext {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub instance_id: i64,
+    pub instance_name: String,
+    pub client_id: Option<i64>,
+    pub client_name: Option<String>,
+    pub can_reject_leads: bool,
+}
+
+pub fn load_context(conn: &mut DbConn, user_id: i64) -> Result<Option<UserContext>, DbError> {
+    let row: Option<(i64, String, String, String, i64, String, Option<i64>, Option<String>)> = users::table
+        .inner_join(instances::table)
+        .left_join(clients::table)
+        .filter(users::id.eq(user_id))
+        .select((
+            users::id,
+            users::email,
+            users::name,
+            users::role,
+            users::instance_id,
+            instances::name,
+            users::client_id,
+            clients::name.nullable(),
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((id, email, name, role, instance_id, instance_name, client_id, client_name)) = row else {
+        return Ok(None);
+    };
+    let Some(role) = Role::parse(&role) else { return Ok(None) };
+    let can_reject_leads = role == Role::ClientUser && has_permission(conn, id, PERMISSION_REJECT_LEADS)?;
+    Ok(Some(UserContext {
+        id,
+        email,
+        name,
+        role,
+        instance_id,
+        instance_name,
+        client_id,
+        client_name,
+        can_reject_leads,
+    }))
+}
+
+fn has_permission(conn: &mut DbConn, user_id: i64, permission: &str) -> Result<bool, DbError> {
+    let n: i64 = user_permissions::table
+        .filter(user_permissions::user_id.eq(user_id).and(user_permissions::permission.eq(permission)))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// A row of the Users page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserListRow {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub client_name: Option<String>,
+    pub can_reject_leads: bool,
+}
+
+pub fn list_in_instance(conn: &mut DbConn, instance_id: i64) -> Result<Vec<UserListRow>, DbError> {
+    let rows: Vec<(i64, String, String, String, Option<String>)> = users::table
+        .left_join(clients::table)
+        .filter(users::instance_id.eq(instance_id))
+        .select((users::id, users::email, users::name, users::role, clients::name.nullable()))
+        .order((users::role.desc(), users::email))
+        .load(conn)?;
+    let granted: Vec<i64> = user_permissions::table
+        .inner_join(users::table)
+        .filter(
+            users::instance_id.eq(instance_id).and(user_permissions::permission.eq(PERMISSION_REJECT_LEADS)),
+        )
+        .select(user_permissions::user_id)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, email, name, role, client_name)| {
+            Some(UserListRow {
+                id,
+                email,
+                name,
+                role: Role::parse(&role)?,
+                client_name,
+                can_reject_leads: granted.contains(&id),
+            })
+        })
+        .collect())
+}
+
+pub fn clients_of_instance(conn: &mut DbConn, instance_id: i64) -> Result<Vec<(i64, String)>, DbError> {
+    Ok(clients::table
+        .filter(clients::instance_id.eq(instance_id))
+        .select((clients::id, clients::name))
+        .order(clients::name)
+        .load(conn)?)
+}
+
+/// Why a user could not be created.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CreateUserError {
+    /// The client is not one of the actor's instance.
+    ClientNotFound,
+    EmailTaken,
+}
+
+pub struct NewClientUser<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub client_id: i64,
+    pub password_hash: &'a str,
+}
+
+/// Creates a client user in `actor`'s instance and records it in the audit log.
+pub fn create_client_user(
+    conn: &mut DbConn,
+    actor: &UserContext,
+    new: &NewClientUser<'_>,
+    now: NaiveDateTime,
+) -> Result<Result<i64, CreateUserError>, DbError> {
+    write_transaction(conn, |conn| {
+        let client: Option<String> = clients::table
+            .filter(clients::id.eq(new.client_id).and(clients::instance_id.eq(actor.instance_id)))
+            .select(clients::name)
+            .first(conn)
+            .optional()?;
+        let Some(client_name) = client else { return Ok(Err(CreateUserError::ClientNotFound)) };
+        let taken: i64 = users::table.filter(users::email.eq(new.email)).count().get_result(conn)?;
+        if taken > 0 {
+            return Ok(Err(CreateUserError::EmailTaken));
+        }
+        let id: i64 = diesel::insert_into(users::table)
+            .values((
+                users::instance_id.eq(actor.instance_id),
+                users::client_id.eq(Some(new.client_id)),
+                users::email.eq(new.email),
+                users::name.eq(new.name),
+                users::password_hash.eq(new.password_hash),
+                users::role.eq("client_user"),
+                users::created_at.eq(now),
+            ))
+            .returning(users::id)
+            .get_result(conn)?;
+        audit(conn, actor, "user.create", new.email, &format!("client user of {client_name}"), now)?;
+        Ok(Ok(id))
+    })
+}
+
+/// Grants or revokes "Reject Leads as a Client". `Ok(false)` when the user is not a client user
+/// of `actor`'s instance (reported to the caller as not found).
+pub fn set_reject_permission(
+    conn: &mut DbConn,
+    actor: &UserContext,
+    user_id: i64,
+    granted: bool,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    write_transaction(conn, |conn| {
+        let target: Option<String> = users::table
+            .filter(
+                users::id
+                    .eq(user_id)
+                    .and(users::instance_id.eq(actor.instance_id))
+                    .and(users::role.eq("client_user")),
+            )
+            .select(users::email)
+            .first(conn)
+            .optional()?;
+        let Some(email) = target else { return Ok(false) };
+        let had = has_permission(conn, user_id, PERMISSION_REJECT_LEADS)?;
+        if granted && !had {
+            diesel::insert_into(user_permissions::table)
+                .values((
+                    user_permissions::user_id.eq(user_id),
+                    user_permissions::permission.eq(PERMISSION_REJECT_LEADS),
+                    user_permissions::granted_by.eq(Some(actor.id)),
+                    user_permissions::granted_at.eq(now),
+                ))
+                .execute(conn)?;
+            audit(conn, actor, "permission.grant", &email, "Reject Leads as a Client", now)?;
+        } else if !granted && had {
+            diesel::delete(
+                user_permissions::table.filter(
+                    user_permissions::user_id
+                        .eq(user_id)
+                        .and(user_permissions::permission.eq(PERMISSION_REJECT_LEADS)),
+                ),
+            )
+            .execute(conn)?;
+            audit(conn, actor, "permission.revoke", &email, "Reject Leads as a Client", now)?;
+        }
+        Ok(true)
+    })
+}
+
+fn audit(
+    conn: &mut DbConn,
+    actor: &UserContext,
+    action: &str,
+    subject: &str,
+    detail: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::insert_into(audit_log::table)
+        .values((
+            audit_log::instance_id.eq(actor.instance_id),
+            audit_log::actor_user_id.eq(Some(actor.id)),
+            audit_log::action.eq(action),
+            audit_log::subject.eq(subject),
+            audit_log::detail.eq(detail),
+            audit_log::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! The HTTP application: the axum router around the Leptos app, with sessions, the cross-site
+//! request check, security headers, `/health`, and the periodic clean-up of expired sessions.
+
+use std::time::Duration;
+
+use app::auth::session_store::DieselSessionStore;
+use app::state::AppState;
+use app::{App, db, shell};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+/// The session cookie's name: says nothing about the framework behind it.
+pub const SESSION_COOKIE: &str = "sb_sid";
+
+/// Builds the whole application router for `state`.
+pub fn router(state: AppState) -> Router {
+    let store = DieselSessionStore::new(state.pool.clone());
+    let idle = time::Duration::seconds(state.sessions.idle_timeout.num_seconds());
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_secure(state.sessions.secure_cookies)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle));
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .route("/health", get(health))
+        .leptos_routes(&state, routes, move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(sessions)
+        .layer(middleware::from_fn(refuse_cross_site))
+        .layer(middleware::from_fn(security_headers))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Deletes expired sessions and stale log-in failures every `period`, forever.
+pub async fn clean_up_periodically(state: AppState, period: Duration) {
+    let store = DieselSessionStore::new(state.pool.clone());
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        if let Err(err) = store.delete_expired().await {
+            tracing::warn!(error = %err, "deleting expired sessions");
+        }
+        let now = state.clock.now();
+        if let Err(err) = state.db(move |conn| app::auth::throttle::prune(conn, now)).await {
+            tracing::warn!(error = %err, "pruning log-in failures");
+        }
+    }
+}
+
+/// Server functions have no CSRF protection of their own: refuse state-changing requests that a
+/// browser marks as cross-site (`Sec-Fetch-Site`), or whose `Origin` is not this host.
+async fn refuse_cross_site(req: Request, next: Next) -> Response {
+    if is_cross_site_write(&req) {
+        tracing::warn!(method = %req.method(), uri = %req.uri(), "refused a cross-site request");
+        return (StatusCode::FORBIDDEN, "Cross-site requests are not allowed.").into_response();
+    }
+    next.run(req).await
+}
+
+fn is_cross_site_write(req: &Request) -> bool {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return false;
+    }
+    let headers = req.headers();
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        // No Origin: not a browser's cross-site form or fetch (those always send one).
+        None => false,
+        Some(origin) => {
+            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
+            origin == "null" || origin_host != host
+        }
+    }
+}
+
+/// Pages are private and change with the session: never cached (so Back after log-out shows
+/// nothing), never framed, no MIME sniffing.
+async fn security_headers(req: Request<Body>, next: Next) -> Response {
+    let is_asset = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.svg";
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    if !is_asset {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    res
+}
+
+/// `GET /health`: 200 with the backend and schema version when the database answers, else 503.
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let check = tokio::time::timeout(Duration::from_secs(5), state.db(db::stats::health)).await;
+    match check {
+        Ok(Ok(h)) => (
+            StatusCode::OK,
+            Json(serde_json::json!({
+                "status": "ok",
+                "database": h.backend.name(),
+                "schema_version": h.schema_version,
+            })),
+        ),
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "database unavailable" })))
+        }
+        Err(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "database timeout" })))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: Method, headers: &[(&str, &str)]) -> Request {
+        let mut b = Request::builder().method(method).uri("/api/login");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn cross_site_writes_are_recognised() {
+        assert!(!is_cross_site_write(&req(Method::GET, &[("sec-fetch-site", "cross-site")])));
+        assert!(!is_cross_site_write(&req(Method::POST, &[("sec-fetch-site", "same-origin")])));
+        assert!(!is_cross_site_write(&req(Method::POST, &[("sec-fetch-site", "none")])));
+        assert!(is_cross_site_write(&req(Method::POST, &[("sec-fetch-site", "cross-site")])));
+        assert!(is_cross_site_write(&req(Method::POST, &[("sec-fetch-site", "same-site")])));
+        assert!(!is_cross_site_write(&req(Method::POST, &[])));
+        assert!(!is_cross_site_write(&req(
+            Method::POST,
+            &[("origin", "http://127.0.0.1:3000"), ("host", "127.0.0.1:3000")]
+        )));
+        assert!(is_cross_site_write(&req(
+            Method::POST,
+            &[("origin", "http://evil.example"), ("host", "127.0.0.1:3000")]
+        )));
+        assert!(is_cross_site_write(&req(Method::POST, &[("origin", "null"), ("host", "127.0.0.1:3000")])));
+    }
+}
