@@ -50,6 +50,13 @@ pub fn App() -> impl IntoView {
     // Pages render completely before the response starts, so headers set while rendering (a
     // refreshed session cookie, a redirect, a 403/404 status) always reach the browser.
     let ssr = SsrMode::Async;
+    // Marks the page once the browser bundle has hydrated it (tests wait for this).
+    Effect::new(move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(body) = leptos::prelude::document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
     view! {
         <Stylesheet id="sendback" href="/pkg/sendback.css"/>
         <Title formatter=|title: String| {

@@ -1,7 +1,7 @@
 // Accounts and access in a real browser: log-in per demo user, the sidebar each one sees, the
 // permission explanation, granting the permission, and log-out with the Back button.
 import { expect, test } from '@playwright/test';
-import { LoginPage, logIn } from './pages/app';
+import { LoginPage, gotoHydrated, logIn } from './pages/app';
 
 test('anyone not signed in is sent to the log-in page', async ({ page }) => {
   await page.goto('/leads/import-rejections');
@@ -52,7 +52,7 @@ test('the owner grants the permission and the viewer then sees Import Rejections
   await grant.click();
   await expect(owner.getByRole('button', { name: 'Revoke Reject Leads as a Client from viewer@sendback.test' })).toBeVisible();
 
-  await viewer.goto('/leads');
+  await gotoHydrated(viewer, '/leads');
   await expect(viewerShell.link('Import Rejections')).toBeVisible();
   await viewerShell.link('Import Rejections').click();
   await expect(viewer.getByRole('heading', { level: 2, name: 'Your campaigns' })).toBeVisible();
@@ -77,7 +77,7 @@ test('the owner creates a client user, with errors shown by the field', async ({
   await form.getByLabel('Initial password').fill('a long enough password');
   await form.getByRole('button', { name: 'Create user' }).click();
   await expect(form.getByRole('status')).toHaveText('User created.');
-  await expect(page.getByRole('cell', { name: 'e2e.user@acme.example' })).toBeVisible();
+  await expect(page.getByRole('cell', { name: 'e2e.user@acme.example', exact: true })).toBeVisible();
 });
 
 test('after log-out, Back shows nothing private', async ({ page }) => {

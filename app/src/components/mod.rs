@@ -27,7 +27,7 @@ pub fn SignedInShell() -> impl IntoView {
     let location = use_location();
     let me = Resource::new(move || location.pathname.get(), |_| get_me());
     view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match me.await {
                     Ok(Some(me)) => view! { <Shell me/> }.into_any(),
@@ -39,7 +39,7 @@ pub fn SignedInShell() -> impl IntoView {
                     Err(err) => view! { <ErrorPage err/> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 

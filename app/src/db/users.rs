@@ -61,8 +61,20 @@ pub struct UserContext {
     pub can_reject_leads: bool,
 }
 
+#[derive(Queryable)]
+struct ContextRow {
+    id: i64,
+    email: String,
+    name: String,
+    role: String,
+    instance_id: i64,
+    instance_name: String,
+    client_id: Option<i64>,
+    client_name: Option<String>,
+}
+
 pub fn load_context(conn: &mut DbConn, user_id: i64) -> Result<Option<UserContext>, DbError> {
-    let row: Option<(i64, String, String, String, i64, String, Option<i64>, Option<String>)> = users::table
+    let row: Option<ContextRow> = users::table
         .inner_join(instances::table)
         .left_join(clients::table)
         .filter(users::id.eq(user_id))
@@ -78,7 +90,8 @@ pub fn load_context(conn: &mut DbConn, user_id: i64) -> Result<Option<UserContex
         ))
         .first(conn)
         .optional()?;
-    let Some((id, email, name, role, instance_id, instance_name, client_id, client_name)) = row else {
+    let Some(ContextRow { id, email, name, role, instance_id, instance_name, client_id, client_name }) = row
+    else {
         return Ok(None);
     };
     let Some(role) = Role::parse(&role) else { return Ok(None) };

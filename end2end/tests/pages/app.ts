@@ -3,6 +3,14 @@ import { expect, type Locator, type Page } from '@playwright/test';
 
 export const PASSWORD = 'sendback-demo';
 
+/** Opens `url` and waits until the browser bundle has hydrated the page (clicks before that
+ * would be plain HTML navigation, racing the router). */
+export async function gotoHydrated(page: Page, url: string) {
+  const response = await page.goto(url);
+  await page.locator('body[data-hydrated="true"]').waitFor();
+  return response;
+}
+
 export class LoginPage {
   readonly page: Page;
   readonly email: Locator;
@@ -17,7 +25,7 @@ export class LoginPage {
   }
 
   async goto() {
-    await this.page.goto('/login');
+    await gotoHydrated(this.page, '/login');
     await expect(this.page.getByRole('heading', { name: 'Log in to Sendback' })).toBeVisible();
   }
 
@@ -57,5 +65,6 @@ export async function logIn(page: Page, email: string) {
   await login.goto();
   await login.logIn(email);
   await expect(page.getByRole('heading', { level: 1, name: 'All leads' })).toBeVisible();
+  await page.locator('body[data-hydrated="true"]').waitFor();
   return new Shell(page);
 }
