@@ -177,6 +177,10 @@ diesel::table! {
         created_at -> Timestamp,
         started_at -> Nullable<Timestamp>,
         finished_at -> Nullable<Timestamp>,
+        phase -> Text,
+        cursor_line -> BigInt,
+        remaining_cursor -> BigInt,
+        delimiter -> Text,
     }
 }
 
@@ -189,6 +193,7 @@ diesel::table! {
         outcome -> Text,
         lead_id -> Nullable<BigInt>,
         message -> Text,
+        match_key -> Nullable<Text>,
     }
 }
 
@@ -240,6 +245,7 @@ diesel::joinable!(affiliate_events -> leads (lead_id));
 diesel::joinable!(lead_status_history -> leads (lead_id));
 diesel::joinable!(rejection_task_rows -> rejection_tasks (task_id));
 diesel::joinable!(rejection_tasks -> campaigns (campaign_id));
+diesel::joinable!(rejection_tasks -> uploads (upload_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     instances,

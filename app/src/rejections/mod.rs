@@ -1,7 +1,10 @@
 //! The Import Rejections page. Users without "Reject Leads as a Client" get an explanation of
 //! who can enable it; the server refuses their calls whatever the page shows.
 
+pub mod model;
 pub mod server_fns;
+
+pub use model::{Outcome, TaskOptions, TaskStatus};
 
 use leptos::prelude::*;
 use leptos_meta::Title;

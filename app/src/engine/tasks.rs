@@ -1,0 +1,1029 @@
+//! Rejection tasks in the database: submitting (file-level checks, storing the upload, queueing),
+//! claiming, running in batches that each commit atomically with the task's cursor, resuming
+//! after a crash, counts, and the results CSV.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{Days, NaiveDate, NaiveDateTime, TimeDelta};
+use diesel::prelude::*;
+use sha2::Digest;
+
+use super::csv_file::{self, RowReader};
+use super::planner::{
+    self, BatchPlan, Found, IdentifierMode, Key, LeadState, PlanSettings, RowInput, RowResult, Seen,
+};
+use crate::db::schema::{
+    affiliate_events, campaign_fields, campaigns, cap_usage, caps, lead_status_history, lead_values, leads,
+    rejection_task_rows, rejection_tasks, uploads,
+};
+use crate::db::users::{Role, UserContext};
+use crate::db::{DbConn, DbError, write_transaction};
+use crate::domain::caps::CapPeriod;
+use crate::domain::identifiers::FieldKind;
+use crate::domain::status::LeadStatus;
+use crate::rejections::{Outcome, TaskOptions, TaskStatus};
+
+/// Rows per batch: each batch is one transaction, short enough that pages stay responsive.
+pub const DEFAULT_BATCH_ROWS: usize = 5000;
+/// A running task whose worker has not reported for this long is taken over by another worker.
+pub const STALE_AFTER: TimeDelta = TimeDelta::seconds(30);
+/// Ids per `IN (…)` list.
+const IN_CHUNK: usize = 5000;
+
+/// Where uploaded files are kept: one directory every server process can read (DESIGN §6).
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub dir: PathBuf,
+}
+
+impl Storage {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn path_of(&self, key: &str) -> PathBuf {
+        self.dir.join(key)
+    }
+
+    /// Copies `source` in under a fresh server-chosen name; returns (key, size, sha256).
+    fn store(&self, source: &Path) -> std::io::Result<(String, u64, String)> {
+        std::fs::create_dir_all(&self.dir)?;
+        let key = format!("{:032x}.csv", rand::random::<u128>());
+        let dest = self.path_of(&key);
+        let mut input = std::fs::File::open(source)?;
+        let mut output = std::fs::OpenOptions::new().write(true).create_new(true).open(&dest)?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0_u8; 256 * 1024];
+        let mut size = 0_u64;
+        loop {
+            let n = std::io::Read::read(&mut input, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            output.write_all(&buf[..n])?;
+            size += n as u64;
+        }
+        output.sync_all()?;
+        let digest: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok((key, size, digest))
+    }
+}
+
+/// How the task's rows identify leads, as requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeRequest {
+    LeadId,
+    Uid,
+    Field(i64),
+}
+
+/// A request to reject the leads of a file.
+#[derive(Debug, Clone)]
+pub struct TaskRequest {
+    pub campaign_id: i64,
+    pub mode: ModeRequest,
+    pub identifier_column: String,
+    pub reason_column: String,
+    pub reject_from: Option<NaiveDate>,
+    pub options: TaskOptions,
+    /// Set by the form so a repeated submission returns the same task.
+    pub request_key: Option<String>,
+    pub original_name: String,
+}
+
+/// Why a task was not created. `Refused` messages are shown to the user as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("campaign not found")]
+    CampaignNotFound,
+    #[error("{message}")]
+    Refused { field: &'static str, message: String },
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("storing the upload failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl SubmitError {
+    fn refused(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Refused { field, message: message.into() }
+    }
+}
+
+impl From<diesel::result::Error> for SubmitError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(DbError::Query(e))
+    }
+}
+
+/// What a valid request resolves to.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub instance_id: i64,
+    pub campaign_id: i64,
+    pub max_rejection_days: u32,
+    pub mode: IdentifierMode,
+    pub shape: csv_file::FileShape,
+    pub identifier_index: usize,
+    pub reason_index: usize,
+}
+
+/// Runs every check that refuses a whole task (DESIGN §3), without writing anything.
+pub fn validate(
+    conn: &mut DbConn,
+    user: &UserContext,
+    req: &TaskRequest,
+    file: &Path,
+    today: NaiveDate,
+) -> Result<Validated, SubmitError> {
+    let mut q = campaigns::table
+        .filter(campaigns::id.eq(req.campaign_id).and(campaigns::instance_id.eq(user.instance_id)))
+        .select((campaigns::id, campaigns::max_rejection_days))
+        .into_boxed();
+    if user.role == Role::ClientUser {
+        q = q.filter(campaigns::client_id.eq(user.client_id.unwrap_or(-1)));
+    }
+    let Some((campaign_id, max_days)) = q.first::<(i64, Option<i32>)>(conn).optional()? else {
+        return Err(SubmitError::CampaignNotFound);
+    };
+    let Some(max_days) = max_days.and_then(|d| u32::try_from(d).ok()) else {
+        return Err(SubmitError::refused(
+            "campaign",
+            "This campaign has no maximum rejection time, so it does not accept rejections. Ask your lead supplier to set one.",
+        ));
+    };
+    let mode = match req.mode {
+        ModeRequest::LeadId => IdentifierMode::LeadId,
+        ModeRequest::Uid => IdentifierMode::Uid,
+        ModeRequest::Field(field_id) => {
+            let field: Option<(String, String, bool)> = campaign_fields::table
+                .filter(campaign_fields::id.eq(field_id).and(campaign_fields::campaign_id.eq(campaign_id)))
+                .select((campaign_fields::label, campaign_fields::kind, campaign_fields::dedupe))
+                .first(conn)
+                .optional()?;
+            match field {
+                Some((_, kind, true)) => IdentifierMode::Field {
+                    field_id,
+                    kind: FieldKind::parse(&kind).unwrap_or(FieldKind::Text),
+                },
+                Some((label, _, false)) => {
+                    return Err(SubmitError::refused(
+                        "field",
+                        format!(
+                            "The field \"{label}\" is not deduplicated on this campaign, so it cannot identify a lead. Use Lead IDs instead."
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(SubmitError::refused(
+                        "field",
+                        "Choose one of this campaign's deduplicated fields.",
+                    ));
+                }
+            }
+        }
+    };
+    if let Some(from) = req.reject_from
+        && from > today
+    {
+        return Err(SubmitError::refused(
+            "reject_from",
+            "The reject-from date is in the future. Choose today or an earlier date.",
+        ));
+    }
+    let shape = csv_file::inspect(file).map_err(|e| SubmitError::refused("file", e.to_string()))?;
+    let identifier_index = shape
+        .column(&req.identifier_column)
+        .map_err(|e| SubmitError::refused("identifier_column", e.to_string()))?;
+    let reason_index =
+        shape.column(&req.reason_column).map_err(|e| SubmitError::refused("reason_column", e.to_string()))?;
+    Ok(Validated {
+        instance_id: user.instance_id,
+        campaign_id,
+        max_rejection_days: max_days,
+        mode,
+        shape,
+        identifier_index,
+        reason_index,
+    })
+}
+
+/// Validates, stores the file under a server-chosen name and records the task as `queued` —
+/// before any lead changes. A repeated `request_key` returns the task it created.
+pub fn submit(
+    conn: &mut DbConn,
+    storage: &Storage,
+    user: &UserContext,
+    req: &TaskRequest,
+    file: &Path,
+    now: NaiveDateTime,
+) -> Result<i64, SubmitError> {
+    if let Some(existing) = find_by_request_key(conn, user, req.request_key.as_deref())? {
+        return Ok(existing);
+    }
+    let v = validate(conn, user, req, file, now.date())?;
+    let (key, size, sha) = storage.store(file)?;
+    let (mode, field_id) = match v.mode {
+        IdentifierMode::LeadId => ("lead_id", None),
+        IdentifierMode::Uid => ("uid", None),
+        IdentifierMode::Field { field_id, .. } => ("field", Some(field_id)),
+    };
+    let original_name: String = req.original_name.chars().take(255).collect();
+    let result = write_transaction(conn, |conn| {
+        let upload_id: i64 = diesel::insert_into(uploads::table)
+            .values((
+                uploads::instance_id.eq(v.instance_id),
+                uploads::user_id.eq(user.id),
+                uploads::original_name.eq(&original_name),
+                uploads::storage_key.eq(&key),
+                uploads::size_bytes.eq(i64::try_from(size).unwrap_or(i64::MAX)),
+                uploads::sha256.eq(&sha),
+                uploads::created_at.eq(now),
+            ))
+            .returning(uploads::id)
+            .get_result(conn)?;
+        let id: i64 = diesel::insert_into(rejection_tasks::table)
+            .values((
+                rejection_tasks::instance_id.eq(v.instance_id),
+                rejection_tasks::campaign_id.eq(v.campaign_id),
+                rejection_tasks::user_id.eq(user.id),
+                rejection_tasks::upload_id.eq(upload_id),
+                rejection_tasks::request_key.eq(req.request_key.as_deref()),
+                rejection_tasks::identifier_mode.eq(mode),
+                rejection_tasks::identifier_field_id.eq(field_id),
+                rejection_tasks::identifier_column.eq(&req.identifier_column),
+                rejection_tasks::reason_column.eq(&req.reason_column),
+                rejection_tasks::reject_from.eq(req.reject_from),
+                rejection_tasks::move_outside_to_accepted.eq(req.options.move_outside_to_accepted),
+                rejection_tasks::reject_affiliate_events.eq(req.options.reject_affiliate_events),
+                rejection_tasks::move_remaining_to_accepted.eq(req.options.move_remaining_to_accepted),
+                rejection_tasks::count_towards_cap.eq(req.options.count_towards_cap),
+                rejection_tasks::status.eq(TaskStatus::Queued.as_str()),
+                rejection_tasks::created_at.eq(now),
+                rejection_tasks::delimiter.eq((v.shape.delimiter as char).to_string()),
+            ))
+            .returning(rejection_tasks::id)
+            .get_result(conn)?;
+        Ok::<_, SubmitError>(id)
+    });
+    if result.is_err() {
+        // Nothing refers to the stored copy.
+        let _ = std::fs::remove_file(storage.path_of(&key));
+        if let Some(existing) = find_by_request_key(conn, user, req.request_key.as_deref())? {
+            return Ok(existing);
+        }
+    }
+    result
+}
+
+fn find_by_request_key(
+    conn: &mut DbConn,
+    user: &UserContext,
+    key: Option<&str>,
+) -> Result<Option<i64>, SubmitError> {
+    let Some(key) = key else { return Ok(None) };
+    Ok(rejection_tasks::table
+        .filter(rejection_tasks::request_key.eq(key).and(rejection_tasks::user_id.eq(user.id)))
+        .select(rejection_tasks::id)
+        .first(conn)
+        .optional()?)
+}
+
+#[derive(QueryableByName)]
+struct ClaimedId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
+/// Atomically claims the oldest runnable task: queued, or running with a stale heartbeat (its
+/// worker died). One running task per campaign (a unique index enforces it whatever races).
+pub fn claim_next(conn: &mut DbConn, worker_id: &str, now: NaiveDateTime) -> Result<Option<i64>, DbError> {
+    let stale_before = now - STALE_AFTER;
+    let lock = match conn {
+        DbConn::Pg(_) => "FOR UPDATE SKIP LOCKED",
+        DbConn::Sqlite(_) => "",
+    };
+    let sql = format!(
+        "UPDATE rejection_tasks SET status = 'running', claimed_by = $1, heartbeat_at = $2, \
+           started_at = COALESCE(started_at, $2) \
+         WHERE id = (SELECT t.id FROM rejection_tasks t \
+           WHERE (t.status = 'queued' OR (t.status = 'running' AND t.heartbeat_at < $3)) \
+             AND NOT EXISTS (SELECT 1 FROM rejection_tasks r WHERE r.campaign_id = t.campaign_id \
+               AND r.status = 'running' AND r.id <> t.id AND r.heartbeat_at >= $3) \
+           ORDER BY CASE WHEN t.status = 'running' THEN 0 ELSE 1 END, t.created_at, t.id LIMIT 1 {lock}) \
+         RETURNING id"
+    );
+    let claimed = write_transaction(conn, |conn| {
+        diesel::sql_query(&sql)
+            .bind::<diesel::sql_types::Text, _>(worker_id)
+            .bind::<diesel::sql_types::Timestamp, _>(now)
+            .bind::<diesel::sql_types::Timestamp, _>(stale_before)
+            .get_result::<ClaimedId>(conn)
+            .optional()
+    });
+    match claimed {
+        Ok(row) => Ok(row.map(|r| r.id)),
+        // Another worker took a task of the same campaign first: try again later.
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The task as the worker needs it.
+#[derive(Debug, Clone, Queryable)]
+struct TaskRow {
+    id: i64,
+    instance_id: i64,
+    campaign_id: i64,
+    user_id: i64,
+    identifier_mode: String,
+    identifier_field_id: Option<i64>,
+    identifier_column: String,
+    reason_column: String,
+    reject_from: Option<NaiveDate>,
+    move_outside_to_accepted: bool,
+    reject_affiliate_events: bool,
+    move_remaining_to_accepted: bool,
+    count_towards_cap: bool,
+    rows_total: Option<i64>,
+    cursor_offset: i64,
+    cursor_line: i64,
+    phase: String,
+    remaining_cursor: i64,
+    created_at: NaiveDateTime,
+    storage_key: String,
+}
+
+fn load_task(conn: &mut DbConn, task_id: i64) -> Result<TaskRow, DbError> {
+    Ok(rejection_tasks::table
+        .inner_join(uploads::table)
+        .filter(rejection_tasks::id.eq(task_id))
+        .select((
+            rejection_tasks::id,
+            rejection_tasks::instance_id,
+            rejection_tasks::campaign_id,
+            rejection_tasks::user_id,
+            rejection_tasks::identifier_mode,
+            rejection_tasks::identifier_field_id,
+            rejection_tasks::identifier_column,
+            rejection_tasks::reason_column,
+            rejection_tasks::reject_from,
+            rejection_tasks::move_outside_to_accepted,
+            rejection_tasks::reject_affiliate_events,
+            rejection_tasks::move_remaining_to_accepted,
+            rejection_tasks::count_towards_cap,
+            rejection_tasks::rows_total,
+            rejection_tasks::cursor_offset,
+            rejection_tasks::cursor_line,
+            rejection_tasks::phase,
+            rejection_tasks::remaining_cursor,
+            rejection_tasks::created_at,
+            uploads::storage_key,
+        ))
+        .first(conn)?)
+}
+
+/// Stops a run early (tests of crash recovery).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunLimits {
+    /// Return after this many committed batches, leaving the task `running`, as a crash would.
+    pub max_batches: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    Completed,
+    Failed,
+    /// Stopped by `RunLimits` (or lost its claim) with work left.
+    Stopped,
+}
+
+/// Runs a claimed task to its end (or until `limits` stop it). Resumes from the task's cursor.
+pub struct Runner<'a> {
+    pub storage: &'a Storage,
+    pub worker_id: &'a str,
+    pub batch_rows: usize,
+    pub clock: &'a dyn crate::clock::Clock,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("a lead changed while the batch was planned")]
+    Conflict,
+    #[error("this worker no longer holds the task")]
+    LostClaim,
+}
+
+impl From<diesel::result::Error> for BatchError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(DbError::Query(e))
+    }
+}
+
+impl Runner<'_> {
+    pub fn run(&self, conn: &mut DbConn, task_id: i64, limits: RunLimits) -> Result<RunEnd, DbError> {
+        let task = load_task(conn, task_id)?;
+        let path = self.storage.path_of(&task.storage_key);
+        let setup = match self.setup(conn, &task, &path) {
+            Ok(s) => s,
+            Err(Setup::Fail(reason)) => {
+                fail(conn, task_id, &reason, self.clock.now())?;
+                return Ok(RunEnd::Failed);
+            }
+            Err(Setup::Db(e)) => return Err(e),
+        };
+        let mut batches = 0_usize;
+        let mut phase = task.phase.clone();
+        if phase == "rows" {
+            let mut seen = rebuild_seen(conn, task_id)?;
+            let (offset, line) = if task.cursor_offset > 0 {
+                (u64::try_from(task.cursor_offset).unwrap_or(0), u64::try_from(task.cursor_line).unwrap_or(1))
+            } else {
+                (setup.shape.data_offset, setup.shape.data_line)
+            };
+            let mut reader = match RowReader::open(&path, setup.shape.delimiter, offset, line) {
+                Ok(r) => r,
+                Err(e) => {
+                    fail(conn, task_id, &e.to_string(), self.clock.now())?;
+                    return Ok(RunEnd::Failed);
+                }
+            };
+            loop {
+                if limits.max_batches.is_some_and(|max| batches >= max) {
+                    return Ok(RunEnd::Stopped);
+                }
+                let mut inputs = Vec::with_capacity(self.batch_rows);
+                let mut last = None;
+                while inputs.len() < self.batch_rows {
+                    let row = match reader.next_row() {
+                        Ok(Some(row)) => row,
+                        Ok(None) => break,
+                        Err(e) => {
+                            fail(conn, task_id, &e.to_string(), self.clock.now())?;
+                            return Ok(RunEnd::Failed);
+                        }
+                    };
+                    let cells = if row.unterminated_quote {
+                        Err("a quoted value is never closed; this row and everything after it could not be read".to_owned())
+                    } else {
+                        row.text(setup.identifier_index)
+                            .and_then(|id| row.text(setup.reason_index).map(|r| (id, r)))
+                    };
+                    inputs.push(RowInput::new(row.line, setup.mode, cells));
+                    last = Some((row.next_offset, row.next_line));
+                }
+                let Some((next_offset, next_line)) = last else { break };
+                // Retry a batch once if a lead changed under it; the re-read sees the change.
+                let mut attempt = 0;
+                loop {
+                    let mut trial_seen = seen.clone();
+                    match self.commit_batch(
+                        conn,
+                        &task,
+                        &setup,
+                        inputs.clone(),
+                        &mut trial_seen,
+                        next_offset,
+                        next_line,
+                    ) {
+                        Ok(()) => {
+                            seen = trial_seen;
+                            break;
+                        }
+                        Err(BatchError::Conflict) if attempt == 0 => attempt += 1,
+                        Err(BatchError::LostClaim) => return Ok(RunEnd::Stopped),
+                        Err(BatchError::Conflict) => {
+                            return Err(DbError::Config("leads keep changing under the task".into()));
+                        }
+                        Err(BatchError::Db(e)) => return Err(e),
+                    }
+                }
+                batches += 1;
+            }
+            phase = if task.move_remaining_to_accepted { "remaining".into() } else { "done".into() };
+            set_phase(conn, task_id, &phase)?;
+        }
+        if phase == "remaining" {
+            let until =
+                setup.settings.reference_date.checked_add_days(Days::new(1)).unwrap_or(NaiveDate::MAX);
+            let until = until.and_hms_opt(0, 0, 0).unwrap_or_default();
+            let mut cursor = task.remaining_cursor;
+            loop {
+                if limits.max_batches.is_some_and(|max| batches >= max) {
+                    return Ok(RunEnd::Stopped);
+                }
+                match self.accept_remaining_batch(conn, &task, until, cursor) {
+                    Ok(Some(next)) => cursor = next,
+                    Ok(None) => break,
+                    Err(BatchError::LostClaim) => return Ok(RunEnd::Stopped),
+                    Err(BatchError::Conflict) => continue,
+                    Err(BatchError::Db(e)) => return Err(e),
+                }
+                batches += 1;
+            }
+        }
+        let now = self.clock.now();
+        diesel::update(rejection_tasks::table.find(task_id))
+            .set((
+                rejection_tasks::status.eq(TaskStatus::Completed.as_str()),
+                rejection_tasks::phase.eq("done"),
+                rejection_tasks::finished_at.eq(Some(now)),
+                rejection_tasks::heartbeat_at.eq(Some(now)),
+            ))
+            .execute(conn)?;
+        Ok(RunEnd::Completed)
+    }
+
+    fn setup(&self, conn: &mut DbConn, task: &TaskRow, path: &Path) -> Result<TaskSetup, Setup> {
+        let max_days: Option<i32> = campaigns::table
+            .find(task.campaign_id)
+            .select(campaigns::max_rejection_days)
+            .first(conn)
+            .map_err(|e| Setup::Db(e.into()))?;
+        let Some(max_days) = max_days.and_then(|d| u32::try_from(d).ok()) else {
+            return Err(Setup::Fail("the campaign no longer has a maximum rejection time".into()));
+        };
+        let mode = match (task.identifier_mode.as_str(), task.identifier_field_id) {
+            ("lead_id", _) => IdentifierMode::LeadId,
+            ("uid", _) => IdentifierMode::Uid,
+            (_, Some(field_id)) => {
+                let kind: String = campaign_fields::table
+                    .find(field_id)
+                    .select(campaign_fields::kind)
+                    .first(conn)
+                    .map_err(|e| Setup::Db(e.into()))?;
+                IdentifierMode::Field { field_id, kind: FieldKind::parse(&kind).unwrap_or(FieldKind::Text) }
+            }
+            _ => return Err(Setup::Fail("the task's identifier mode is unknown".into())),
+        };
+        let shape = csv_file::inspect(path).map_err(|e| Setup::Fail(e.to_string()))?;
+        let identifier_index =
+            shape.column(&task.identifier_column).map_err(|e| Setup::Fail(e.to_string()))?;
+        let reason_index = shape.column(&task.reason_column).map_err(|e| Setup::Fail(e.to_string()))?;
+        if task.rows_total.is_none() {
+            let total = csv_file::count_rows(path, &shape).map_err(|e| Setup::Fail(e.to_string()))?;
+            diesel::update(rejection_tasks::table.find(task.id))
+                .set(rejection_tasks::rows_total.eq(Some(i64::try_from(total).unwrap_or(i64::MAX))))
+                .execute(conn)
+                .map_err(|e| Setup::Db(e.into()))?;
+        }
+        let caps = caps::table
+            .filter(caps::campaign_id.eq(task.campaign_id))
+            .select((caps::id, caps::supplier_id, caps::period))
+            .load::<(i64, Option<i64>, String)>(conn)
+            .map_err(|e| Setup::Db(e.into()))?
+            .into_iter()
+            .filter_map(|(id, supplier, period)| Some((id, supplier, CapPeriod::parse(&period)?)))
+            .collect();
+        let settings = PlanSettings {
+            reference_date: task.reject_from.unwrap_or(task.created_at.date()),
+            max_rejection_days: max_days,
+            options: TaskOptions {
+                move_outside_to_accepted: task.move_outside_to_accepted,
+                reject_affiliate_events: task.reject_affiliate_events,
+                move_remaining_to_accepted: task.move_remaining_to_accepted,
+                count_towards_cap: task.count_towards_cap,
+            },
+        };
+        Ok(TaskSetup { mode, shape, identifier_index, reason_index, settings, caps })
+    }
+
+    /// Plans and applies one batch of rows, with the cursor, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn commit_batch(
+        &self,
+        conn: &mut DbConn,
+        task: &TaskRow,
+        setup: &TaskSetup,
+        inputs: Vec<RowInput>,
+        seen: &mut Seen,
+        next_offset: u64,
+        next_line: u64,
+    ) -> Result<(), BatchError> {
+        let now = self.clock.now();
+        write_transaction(conn, |conn| {
+            self.check_claim(conn, task.id)?;
+            let keys: Vec<&Key> = inputs.iter().filter_map(|r| r.parsed.as_ref().ok()).collect();
+            let found = find_leads(conn, task, setup.mode, &keys)?;
+            let n_rows = inputs.len();
+            let plan = planner::plan_batch(&setup.settings, inputs, &found, seen);
+            apply_plan(conn, task, setup, &plan, now)?;
+            insert_rows(conn, task.id, &plan.rows)?;
+            diesel::update(rejection_tasks::table.find(task.id))
+                .set((
+                    rejection_tasks::cursor_offset.eq(i64::try_from(next_offset).unwrap_or(i64::MAX)),
+                    rejection_tasks::cursor_line.eq(i64::try_from(next_line).unwrap_or(i64::MAX)),
+                    rejection_tasks::rows_done
+                        .eq(rejection_tasks::rows_done + i64::try_from(n_rows).unwrap_or(0)),
+                    rejection_tasks::heartbeat_at.eq(Some(now)),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// Moves one batch of the campaign's remaining `received` leads to accepted (option 4).
+    fn accept_remaining_batch(
+        &self,
+        conn: &mut DbConn,
+        task: &TaskRow,
+        until: NaiveDateTime,
+        cursor: i64,
+    ) -> Result<Option<i64>, BatchError> {
+        let now = self.clock.now();
+        let batch = i64::try_from(self.batch_rows).unwrap_or(5000);
+        write_transaction(conn, |conn| {
+            self.check_claim(conn, task.id)?;
+            let ids: Vec<i64> = leads::table
+                .filter(
+                    leads::campaign_id
+                        .eq(task.campaign_id)
+                        .and(leads::id.gt(cursor))
+                        .and(leads::status.eq(LeadStatus::Received.as_str()))
+                        .and(leads::received_at.lt(until)),
+                )
+                .select(leads::id)
+                .order(leads::id)
+                .limit(batch)
+                .load(conn)?;
+            let Some(&last) = ids.last() else { return Ok(None) };
+            let reason = format!("Moved to accepted by rejection task {}", task.id);
+            let changed = diesel::update(
+                leads::table
+                    .filter(leads::id.eq_any(&ids).and(leads::status.eq(LeadStatus::Received.as_str()))),
+            )
+            .set((
+                leads::status.eq(LeadStatus::Accepted.as_str()),
+                leads::status_reason.eq(Some(&reason)),
+                leads::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+            if changed != ids.len() {
+                return Err(BatchError::Conflict);
+            }
+            let history: Vec<_> = ids
+                .iter()
+                .map(|id| {
+                    (
+                        lead_status_history::lead_id.eq(*id),
+                        lead_status_history::from_status.eq(Some(LeadStatus::Received.as_str())),
+                        lead_status_history::to_status.eq(LeadStatus::Accepted.as_str()),
+                        lead_status_history::reason.eq(Some(reason.as_str())),
+                        lead_status_history::source.eq("rejection_task"),
+                        lead_status_history::actor_user_id.eq(Some(task.user_id)),
+                        lead_status_history::task_id.eq(Some(task.id)),
+                        lead_status_history::changed_at.eq(now),
+                    )
+                })
+                .collect();
+            for chunk in history.chunks(1000) {
+                crate::batch_insert!(&mut *conn, lead_status_history::table, chunk)?;
+            }
+            diesel::update(rejection_tasks::table.find(task.id))
+                .set((
+                    rejection_tasks::remaining_accepted
+                        .eq(rejection_tasks::remaining_accepted + i64::try_from(ids.len()).unwrap_or(0)),
+                    rejection_tasks::remaining_cursor.eq(last),
+                    rejection_tasks::heartbeat_at.eq(Some(now)),
+                ))
+                .execute(conn)?;
+            Ok(Some(last))
+        })
+    }
+
+    /// Inside a batch transaction: this worker still holds the task.
+    fn check_claim(&self, conn: &mut DbConn, task_id: i64) -> Result<(), BatchError> {
+        let holder: Option<(String, Option<String>)> = rejection_tasks::table
+            .find(task_id)
+            .select((rejection_tasks::status, rejection_tasks::claimed_by))
+            .first(conn)
+            .optional()?;
+        match holder {
+            Some((status, Some(by))) if status == "running" && by == self.worker_id => Ok(()),
+            _ => Err(BatchError::LostClaim),
+        }
+    }
+}
+
+enum Setup {
+    Fail(String),
+    Db(DbError),
+}
+
+struct TaskSetup {
+    mode: IdentifierMode,
+    shape: csv_file::FileShape,
+    identifier_index: usize,
+    reason_index: usize,
+    settings: PlanSettings,
+    /// (cap id, supplier it is limited to, period).
+    caps: Vec<(i64, Option<i64>, CapPeriod)>,
+}
+
+fn set_phase(conn: &mut DbConn, task_id: i64, phase: &str) -> Result<(), DbError> {
+    diesel::update(rejection_tasks::table.find(task_id))
+        .set(rejection_tasks::phase.eq(phase))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn fail(conn: &mut DbConn, task_id: i64, reason: &str, now: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(rejection_tasks::table.find(task_id))
+        .set((
+            rejection_tasks::status.eq(TaskStatus::Failed.as_str()),
+            rejection_tasks::failure_reason.eq(Some(reason)),
+            rejection_tasks::finished_at.eq(Some(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What earlier batches handled, from the stored row outcomes.
+fn rebuild_seen(conn: &mut DbConn, task_id: i64) -> Result<Seen, DbError> {
+    let rows: Vec<(String, i64, Option<i64>)> = rejection_task_rows::table
+        .filter(rejection_task_rows::task_id.eq(task_id).and(rejection_task_rows::match_key.is_not_null()))
+        .filter(rejection_task_rows::outcome.ne(Outcome::DuplicateInFile.as_str()))
+        .select((
+            rejection_task_rows::match_key.assume_not_null(),
+            rejection_task_rows::row_number,
+            rejection_task_rows::lead_id,
+        ))
+        .order(rejection_task_rows::row_number)
+        .load(conn)?;
+    let mut seen = Seen::default();
+    for (key, line, lead_id) in rows {
+        seen.remember(key, u64::try_from(line).unwrap_or(0), lead_id);
+    }
+    Ok(seen)
+}
+
+type LeadTuple = (i64, String, NaiveDateTime, i64, bool);
+
+fn lead_state((id, status, received_at, supplier_id, cap_released): LeadTuple) -> Option<LeadState> {
+    Some(LeadState { id, status: LeadStatus::parse(&status)?, received_at, supplier_id, cap_released })
+}
+
+/// The campaign's leads matching the batch's keys.
+fn find_leads(
+    conn: &mut DbConn,
+    task: &TaskRow,
+    mode: IdentifierMode,
+    keys: &[&Key],
+) -> Result<HashMap<Key, Found>, DbError> {
+    let cols = (leads::id, leads::status, leads::received_at, leads::supplier_id, leads::cap_released);
+    let mut found = HashMap::new();
+    match mode {
+        IdentifierMode::LeadId => {
+            let ids: Vec<i64> =
+                keys.iter().filter_map(|k| if let Key::LeadId(id) = k { Some(*id) } else { None }).collect();
+            for chunk in ids.chunks(IN_CHUNK) {
+                let rows: Vec<LeadTuple> = leads::table
+                    .filter(leads::campaign_id.eq(task.campaign_id).and(leads::id.eq_any(chunk)))
+                    .select(cols)
+                    .load(conn)?;
+                for lead in rows.into_iter().filter_map(lead_state) {
+                    found.insert(Key::LeadId(lead.id), Found::One(lead));
+                }
+            }
+        }
+        IdentifierMode::Uid => {
+            let uids: Vec<&str> = keys
+                .iter()
+                .filter_map(|k| if let Key::Text(t) = k { Some(t.as_str()) } else { None })
+                .collect();
+            for chunk in uids.chunks(IN_CHUNK) {
+                let rows: Vec<(String, LeadTuple)> = leads::table
+                    .filter(
+                        leads::instance_id
+                            .eq(task.instance_id)
+                            .and(leads::campaign_id.eq(task.campaign_id))
+                            .and(leads::uid.eq_any(chunk)),
+                    )
+                    .select((leads::uid, cols))
+                    .load(conn)?;
+                for (uid, t) in rows {
+                    if let Some(lead) = lead_state(t) {
+                        found.insert(Key::Text(uid), Found::One(lead));
+                    }
+                }
+            }
+        }
+        IdentifierMode::Field { field_id, .. } => {
+            let values: Vec<&str> = keys
+                .iter()
+                .filter_map(|k| if let Key::Text(t) = k { Some(t.as_str()) } else { None })
+                .collect();
+            for chunk in values.chunks(IN_CHUNK) {
+                let rows: Vec<(String, LeadTuple)> = lead_values::table
+                    .inner_join(leads::table)
+                    .filter(
+                        lead_values::field_id
+                            .eq(field_id)
+                            .and(lead_values::normalized.eq_any(chunk))
+                            .and(leads::campaign_id.eq(task.campaign_id)),
+                    )
+                    .select((lead_values::normalized, cols))
+                    .load(conn)?;
+                for (value, t) in rows {
+                    let Some(lead) = lead_state(t) else { continue };
+                    let key = Key::Text(value);
+                    let next = match found.remove(&key) {
+                        None => Found::One(lead),
+                        Some(Found::One(_)) => Found::Many(2),
+                        Some(Found::Many(n)) => Found::Many(n + 1),
+                    };
+                    found.insert(key, next);
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Applies a batch plan: status changes (guarded by the status they were planned from), history,
+/// affiliate events, cap give-backs.
+fn apply_plan(
+    conn: &mut DbConn,
+    task: &TaskRow,
+    setup: &TaskSetup,
+    plan: &BatchPlan,
+    now: NaiveDateTime,
+) -> Result<(), BatchError> {
+    for change in &plan.changes {
+        let n = diesel::update(
+            leads::table.filter(leads::id.eq(change.lead_id).and(leads::status.eq(change.from.as_str()))),
+        )
+        .set((
+            leads::status.eq(change.to.as_str()),
+            leads::status_reason.eq(change.reason.as_deref()),
+            leads::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        if n != 1 {
+            return Err(BatchError::Conflict);
+        }
+    }
+    let history: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            (
+                lead_status_history::lead_id.eq(c.lead_id),
+                lead_status_history::from_status.eq(Some(c.from.as_str())),
+                lead_status_history::to_status.eq(c.to.as_str()),
+                lead_status_history::reason.eq(c.reason.as_deref()),
+                lead_status_history::source.eq("rejection_task"),
+                lead_status_history::actor_user_id.eq(Some(task.user_id)),
+                lead_status_history::task_id.eq(Some(task.id)),
+                lead_status_history::changed_at.eq(now),
+            )
+        })
+        .collect();
+    for chunk in history.chunks(1000) {
+        crate::batch_insert!(&mut *conn, lead_status_history::table, chunk)?;
+    }
+    for chunk in plan.reject_events_of.chunks(IN_CHUNK) {
+        diesel::update(
+            affiliate_events::table
+                .filter(affiliate_events::lead_id.eq_any(chunk).and(affiliate_events::status.eq("approved"))),
+        )
+        .set(affiliate_events::status.eq("rejected"))
+        .execute(conn)?;
+    }
+    if !plan.release_caps_of.is_empty() {
+        let mut give_back: HashMap<(i64, NaiveDate), i64> = HashMap::new();
+        for lead in &plan.release_caps_of {
+            for (cap_id, supplier, period) in &setup.caps {
+                if supplier.is_none_or(|s| s == lead.supplier_id) {
+                    *give_back.entry((*cap_id, period.period_start(lead.received_at.date()))).or_default() +=
+                        1;
+                }
+            }
+        }
+        for ((cap_id, period_start), n) in give_back {
+            diesel::update(
+                cap_usage::table
+                    .filter(cap_usage::cap_id.eq(cap_id).and(cap_usage::period_start.eq(period_start))),
+            )
+            .set(cap_usage::used.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+                "CASE WHEN used >= {n} THEN used - {n} ELSE 0 END"
+            ))))
+            .execute(conn)?;
+        }
+        let ids: Vec<i64> = plan.release_caps_of.iter().map(|l| l.id).collect();
+        for chunk in ids.chunks(IN_CHUNK) {
+            diesel::update(leads::table.filter(leads::id.eq_any(chunk)))
+                .set(leads::cap_released.eq(true))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+fn insert_rows(conn: &mut DbConn, task_id: i64, rows: &[RowResult]) -> Result<(), BatchError> {
+    let values: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                rejection_task_rows::task_id.eq(task_id),
+                rejection_task_rows::row_number.eq(i64::try_from(r.line).unwrap_or(i64::MAX)),
+                rejection_task_rows::identifier.eq(r.identifier.as_str()),
+                rejection_task_rows::reason.eq(r.reason.as_str()),
+                rejection_task_rows::outcome.eq(r.outcome.as_str()),
+                rejection_task_rows::lead_id.eq(r.lead_id),
+                rejection_task_rows::message.eq(r.message.as_str()),
+                rejection_task_rows::match_key.eq(r.key.as_deref()),
+            )
+        })
+        .collect();
+    for chunk in values.chunks(1000) {
+        crate::batch_insert!(&mut *conn, rejection_task_rows::table, chunk)?;
+    }
+    Ok(())
+}
+
+/// Rows per outcome so far (rows read = the sum).
+pub fn outcome_counts(conn: &mut DbConn, task_id: i64) -> Result<Vec<(Outcome, i64)>, DbError> {
+    let rows: Vec<(String, i64)> = rejection_task_rows::table
+        .filter(rejection_task_rows::task_id.eq(task_id))
+        .group_by(rejection_task_rows::outcome)
+        .select((rejection_task_rows::outcome, diesel::dsl::count_star()))
+        .load(conn)?;
+    let mut counts: Vec<(Outcome, i64)> = Outcome::ALL.iter().map(|o| (*o, 0)).collect();
+    for (outcome, n) in rows {
+        if let Some(slot) = counts.iter_mut().find(|(o, _)| o.as_str() == outcome) {
+            slot.1 = n;
+        }
+    }
+    Ok(counts)
+}
+
+/// A cell safe to open in a spreadsheet: text that a spreadsheet would run as a formula gets a
+/// leading apostrophe (OWASP CSV injection).
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\n') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// Streams the results CSV of a task: one line per input row, in file order.
+pub fn write_results_csv(conn: &mut DbConn, task_id: i64, out: impl Write) -> Result<(), DbError> {
+    let mut w = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Always).from_writer(out);
+    let io = |e: csv::Error| DbError::Config(format!("writing results: {e}"));
+    w.write_record(["row", "identifier", "reason", "outcome", "lead_id", "message"]).map_err(io)?;
+    let mut after = 0_i64;
+    loop {
+        let page: Vec<(i64, String, String, String, Option<i64>, String)> = rejection_task_rows::table
+            .filter(rejection_task_rows::task_id.eq(task_id).and(rejection_task_rows::row_number.gt(after)))
+            .select((
+                rejection_task_rows::row_number,
+                rejection_task_rows::identifier,
+                rejection_task_rows::reason,
+                rejection_task_rows::outcome,
+                rejection_task_rows::lead_id,
+                rejection_task_rows::message,
+            ))
+            .order(rejection_task_rows::row_number)
+            .limit(5000)
+            .load(conn)?;
+        let Some(last) = page.last() else { break };
+        after = last.0;
+        for (row, identifier, reason, outcome, lead_id, message) in &page {
+            w.write_record([
+                row.to_string().as_str(),
+                &spreadsheet_safe(identifier),
+                &spreadsheet_safe(reason),
+                outcome,
+                &lead_id.map(|i| i.to_string()).unwrap_or_default(),
+                &spreadsheet_safe(message),
+            ])
+            .map_err(io)?;
+        }
+    }
+    w.flush().map_err(|e| DbError::Config(format!("writing results: {e}")))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(spreadsheet_safe("+44 7700"), "'+44 7700");
+        assert_eq!(spreadsheet_safe("-1"), "'-1");
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(spreadsheet_safe("\tcmd"), "'\tcmd");
+        assert_eq!(spreadsheet_safe("Wrong number"), "Wrong number");
+        assert_eq!(spreadsheet_safe(""), "");
+    }
+}

@@ -1,0 +1,72 @@
+//! The background worker: claims queued (or abandoned) tasks and runs them on the blocking pool.
+//! Several server processes may run workers against one database; claims are atomic.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::tasks::{self, RunEnd, RunLimits, Runner, Storage};
+use crate::clock::SharedClock;
+use crate::db::{self, Pool};
+
+#[derive(Clone)]
+pub struct Worker {
+    pub pool: Pool,
+    pub storage: Arc<Storage>,
+    pub clock: SharedClock,
+    pub id: String,
+    pub batch_rows: usize,
+}
+
+impl Worker {
+    pub fn new(pool: Pool, storage: Storage, clock: SharedClock) -> Self {
+        let id = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        Self { pool, storage: Arc::new(storage), clock, id, batch_rows: tasks::DEFAULT_BATCH_ROWS }
+    }
+
+    /// Claims and runs one task; `None` when there was nothing to do.
+    pub fn run_one(&self, limits: RunLimits) -> Result<Option<(i64, RunEnd)>, db::DbError> {
+        let mut conn = self.pool.get()?;
+        let Some(task_id) = tasks::claim_next(&mut conn, &self.id, self.clock.now())? else {
+            return Ok(None);
+        };
+        tracing::info!(task_id, worker = %self.id, "running rejection task");
+        let runner = Runner {
+            storage: &self.storage,
+            worker_id: &self.id,
+            batch_rows: self.batch_rows,
+            clock: &*self.clock,
+        };
+        let end = runner.run(&mut conn, task_id, limits)?;
+        tracing::info!(task_id, ?end, "rejection task ended");
+        Ok(Some((task_id, end)))
+    }
+
+    /// Runs tasks until `shutdown` resolves; idles with a short poll when there is no work.
+    pub async fn run_forever(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let me = self.clone();
+            let ran = tokio::task::spawn_blocking(move || me.run_one(RunLimits::default())).await;
+            let idle = match ran {
+                Ok(Ok(Some(_))) => false,
+                Ok(Ok(None)) => true,
+                Ok(Err(err)) => {
+                    tracing::error!(error = %err, "rejection worker");
+                    true
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "rejection worker panicked");
+                    true
+                }
+            };
+            if *shutdown.borrow() {
+                return;
+            }
+            if idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    }
+}

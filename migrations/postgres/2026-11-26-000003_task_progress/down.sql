@@ -1,0 +1,7 @@
+DROP INDEX rejection_tasks_one_running;
+DROP INDEX rejection_task_rows_key;
+ALTER TABLE rejection_task_rows DROP COLUMN match_key;
+ALTER TABLE rejection_tasks DROP COLUMN delimiter;
+ALTER TABLE rejection_tasks DROP COLUMN remaining_cursor;
+ALTER TABLE rejection_tasks DROP COLUMN cursor_line;
+ALTER TABLE rejection_tasks DROP COLUMN phase;

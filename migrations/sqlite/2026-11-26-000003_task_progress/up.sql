@@ -1,0 +1,12 @@
+-- What the rejection worker needs to resume a task exactly where it stopped.
+ALTER TABLE rejection_tasks ADD COLUMN phase TEXT NOT NULL DEFAULT 'rows' CHECK (phase IN ('rows', 'remaining', 'done'));
+-- Line number at cursor_offset (where the next uncommitted row starts), and the highest lead id handled by
+-- the "move remaining leads to accepted" phase.
+ALTER TABLE rejection_tasks ADD COLUMN cursor_line BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE rejection_tasks ADD COLUMN remaining_cursor BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE rejection_tasks ADD COLUMN delimiter TEXT NOT NULL DEFAULT ',';
+-- The identifier as matched (normalised), for "duplicate in file" across batches and restarts.
+ALTER TABLE rejection_task_rows ADD COLUMN match_key TEXT;
+CREATE INDEX rejection_task_rows_key ON rejection_task_rows (task_id, match_key);
+-- At most one running task per campaign, whichever worker claims it.
+CREATE UNIQUE INDEX rejection_tasks_one_running ON rejection_tasks (campaign_id) WHERE status = 'running';
