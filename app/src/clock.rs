@@ -26,7 +26,11 @@ pub struct ManualClock(Arc<Mutex<NaiveDateTime>>);
 
 impl ManualClock {
     pub fn starting_now() -> Self {
-        Self(Arc::new(Mutex::new(Utc::now().naive_utc())))
+        Self::at(Utc::now().naive_utc())
+    }
+
+    pub fn at(t: NaiveDateTime) -> Self {
+        Self(Arc::new(Mutex::new(t)))
     }
 
     pub fn advance(&self, by: TimeDelta) {
