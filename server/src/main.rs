@@ -109,6 +109,10 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
         sessions: args.session_settings(),
     };
     tokio::spawn(server::clean_up_periodically(state.clone(), Duration::from_secs(600)));
+    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    let storage = app::engine::tasks::Storage::new(database.data_dir.join("uploads"));
+    let worker = app::engine::worker::Worker::new(state.pool.clone(), storage, state.clock.clone());
+    let worker = tokio::spawn(worker.run_forever(worker_stopped));
     let router = server::router(state);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -117,7 +121,12 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     println!("Sendback is running on http://{addr}");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    // The peer address reaches server functions (log-in throttling per IP).
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    // Let the worker finish its current batch; an unfinished task resumes at the next start.
+    let _ = stop_worker.send(true);
+    let _ = worker.await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -409,6 +409,8 @@ pub struct Runner<'a> {
     pub worker_id: &'a str,
     pub batch_rows: usize,
     pub clock: &'a dyn crate::clock::Clock,
+    /// Set when the server is shutting down: stop after the current batch.
+    pub stop: Option<&'a std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -457,6 +459,10 @@ impl Runner<'_> {
             };
             loop {
                 if limits.max_batches.is_some_and(|max| batches >= max) {
+                    return Ok(RunEnd::Stopped);
+                }
+                if self.stopping() {
+                    release(conn, task_id, self.worker_id)?;
                     return Ok(RunEnd::Stopped);
                 }
                 let mut inputs = Vec::with_capacity(self.batch_rows);
@@ -519,6 +525,10 @@ impl Runner<'_> {
                 if limits.max_batches.is_some_and(|max| batches >= max) {
                     return Ok(RunEnd::Stopped);
                 }
+                if self.stopping() {
+                    release(conn, task_id, self.worker_id)?;
+                    return Ok(RunEnd::Stopped);
+                }
                 match self.accept_remaining_batch(conn, &task, until, cursor) {
                     Ok(Some(next)) => cursor = next,
                     Ok(None) => break,
@@ -539,6 +549,10 @@ impl Runner<'_> {
             ))
             .execute(conn)?;
         Ok(RunEnd::Completed)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     fn setup(&self, conn: &mut DbConn, task: &TaskRow, path: &Path) -> Result<TaskSetup, Setup> {
@@ -725,6 +739,18 @@ struct TaskSetup {
     settings: PlanSettings,
     /// (cap id, supplier it is limited to, period).
     caps: Vec<(i64, Option<i64>, CapPeriod)>,
+}
+
+/// Hands a running task back at once (graceful shutdown): any worker may resume it from its
+/// cursor without waiting for the heartbeat to go stale.
+fn release(conn: &mut DbConn, task_id: i64, worker_id: &str) -> Result<(), DbError> {
+    let epoch = NaiveDate::default().and_hms_opt(0, 0, 0).unwrap_or_default();
+    diesel::update(
+        rejection_tasks::table.filter(rejection_tasks::id.eq(task_id).and(rejection_tasks::claimed_by.eq(worker_id))),
+    )
+    .set(rejection_tasks::heartbeat_at.eq(Some(epoch)))
+    .execute(conn)?;
+    Ok(())
 }
 
 fn set_phase(conn: &mut DbConn, task_id: i64, phase: &str) -> Result<(), DbError> {

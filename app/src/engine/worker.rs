@@ -2,6 +2,7 @@
 //! Several server processes may run workers against one database; claims are atomic.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::tasks::{self, RunEnd, RunLimits, Runner, Storage};
@@ -15,12 +16,20 @@ pub struct Worker {
     pub clock: SharedClock,
     pub id: String,
     pub batch_rows: usize,
+    stop: Arc<AtomicBool>,
 }
 
 impl Worker {
     pub fn new(pool: Pool, storage: Storage, clock: SharedClock) -> Self {
         let id = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
-        Self { pool, storage: Arc::new(storage), clock, id, batch_rows: tasks::DEFAULT_BATCH_ROWS }
+        Self {
+            pool,
+            storage: Arc::new(storage),
+            clock,
+            id,
+            batch_rows: tasks::DEFAULT_BATCH_ROWS,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// Claims and runs one task; `None` when there was nothing to do.
@@ -35,6 +44,7 @@ impl Worker {
             worker_id: &self.id,
             batch_rows: self.batch_rows,
             clock: &*self.clock,
+            stop: Some(&self.stop),
         };
         let end = runner.run(&mut conn, task_id, limits)?;
         tracing::info!(task_id, ?end, "rejection task ended");
@@ -43,6 +53,13 @@ impl Worker {
 
     /// Runs tasks until `shutdown` resolves; idles with a short poll when there is no work.
     pub async fn run_forever(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let stop = self.stop.clone();
+        let mut watch = shutdown.clone();
+        tokio::spawn(async move {
+            if watch.wait_for(|s| *s).await.is_ok() {
+                stop.store(true, Ordering::Relaxed);
+            }
+        });
         loop {
             let me = self.clone();
             let ran = tokio::task::spawn_blocking(move || me.run_one(RunLimits::default())).await;
