@@ -50,6 +50,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Seed the demo instance into an empty database.
     Seed,
+    /// Benchmark the rejection engine on SQLite (builds a 5M-lead database; several minutes).
+    Bench(crate::bench::BenchArgs),
     /// Write the sample rejection CSV files that match the demo data.
     Samples {
         #[arg(long, default_value = "samples")]

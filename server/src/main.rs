@@ -1,6 +1,7 @@
 //! The Sendback binary: configuration, logging, database start-up (migrate, seed the demo when
 //! empty), serving the router from `lib.rs`, and graceful shutdown.
 
+mod bench;
 mod config;
 
 use std::time::Duration;
@@ -23,6 +24,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => runtime.block_on(serve(cli.database, args)),
         Command::Seed => runtime.block_on(seed(cli.database)),
+        Command::Bench(args) => bench::main(args),
         Command::Samples { out } => {
             let files = db::seed::write_samples(&out, chrono::Utc::now().naive_utc())
                 .with_context(|| format!("writing samples to {}", out.display()))?;

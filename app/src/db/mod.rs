@@ -144,7 +144,8 @@ impl CustomizeConnection<DbConn, r2d2::Error> for SqlitePragmas {
             c.batch_execute(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                  PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                 PRAGMA temp_store = MEMORY;",
+                 PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; \
+                 PRAGMA wal_autocheckpoint = 16384;",
             )
             .map_err(r2d2::Error::QueryError)?;
         }

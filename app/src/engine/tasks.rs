@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{Days, NaiveDate, NaiveDateTime, TimeDelta};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use sha2::Digest;
 
@@ -26,7 +27,7 @@ use crate::domain::status::LeadStatus;
 use crate::rejections::{Outcome, TaskOptions, TaskStatus};
 
 /// Rows per batch: each batch is one transaction, short enough that pages stay responsive.
-pub const DEFAULT_BATCH_ROWS: usize = 5000;
+pub const DEFAULT_BATCH_ROWS: usize = 10_000;
 /// A running task whose worker has not reported for this long is taken over by another worker.
 pub const STALE_AFTER: TimeDelta = TimeDelta::seconds(30);
 /// Ids per `IN (…)` list.
@@ -413,6 +414,32 @@ pub struct Runner<'a> {
     pub stop: Option<&'a std::sync::atomic::AtomicBool>,
 }
 
+/// Where a run spends its time (logged at the end of each run).
+#[derive(Debug, Default, Clone, Copy)]
+struct Timings {
+    read: std::time::Duration,
+    lookup: std::time::Duration,
+    apply: std::time::Duration,
+    outcomes: std::time::Duration,
+    commit: std::time::Duration,
+    remaining: std::time::Duration,
+}
+
+thread_local! {
+    static TIMINGS: std::cell::Cell<Timings> = std::cell::Cell::new(Timings::default());
+}
+
+fn timed<T>(slot: fn(&mut Timings) -> &mut std::time::Duration, f: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let out = f();
+    TIMINGS.with(|t| {
+        let mut v = t.get();
+        *slot(&mut v) += started.elapsed();
+        t.set(v);
+    });
+    out
+}
+
 #[derive(Debug, thiserror::Error)]
 enum BatchError {
     #[error(transparent)]
@@ -431,6 +458,14 @@ impl From<diesel::result::Error> for BatchError {
 
 impl Runner<'_> {
     pub fn run(&self, conn: &mut DbConn, task_id: i64, limits: RunLimits) -> Result<RunEnd, DbError> {
+        TIMINGS.with(|t| t.set(Timings::default()));
+        let end = self.run_inner(conn, task_id, limits);
+        let t = TIMINGS.with(std::cell::Cell::get);
+        tracing::info!(task_id, ?end, read = ?t.read, lookup = ?t.lookup, apply = ?t.apply, outcomes = ?t.outcomes, commit = ?t.commit, remaining = ?t.remaining, "rejection task timings");
+        end
+    }
+
+    fn run_inner(&self, conn: &mut DbConn, task_id: i64, limits: RunLimits) -> Result<RunEnd, DbError> {
         let task = load_task(conn, task_id)?;
         let path = self.storage.path_of(&task.storage_key);
         let setup = match self.setup(conn, &task, &path) {
@@ -468,7 +503,7 @@ impl Runner<'_> {
                 let mut inputs = Vec::with_capacity(self.batch_rows);
                 let mut last = None;
                 while inputs.len() < self.batch_rows {
-                    let row = match reader.next_row() {
+                    let row = match timed(|t| &mut t.read, || reader.next_row()) {
                         Ok(Some(row)) => row,
                         Ok(None) => break,
                         Err(e) => {
@@ -529,7 +564,8 @@ impl Runner<'_> {
                     release(conn, task_id, self.worker_id)?;
                     return Ok(RunEnd::Stopped);
                 }
-                match self.accept_remaining_batch(conn, &task, until, cursor) {
+                match timed(|t| &mut t.remaining, || self.accept_remaining_batch(conn, &task, until, cursor))
+                {
                     Ok(Some(next)) => cursor = next,
                     Ok(None) => break,
                     Err(BatchError::LostClaim) => return Ok(RunEnd::Stopped),
@@ -622,14 +658,17 @@ impl Runner<'_> {
         next_line: u64,
     ) -> Result<(), BatchError> {
         let now = self.clock.now();
-        write_transaction(conn, |conn| {
+        let commit_started = std::time::Instant::now();
+        let mut inner = std::time::Duration::ZERO;
+        let result = write_transaction(conn, |conn| {
+            let inner_started = std::time::Instant::now();
             self.check_claim(conn, task.id)?;
             let keys: Vec<&Key> = inputs.iter().filter_map(|r| r.parsed.as_ref().ok()).collect();
-            let found = find_leads(conn, task, setup.mode, &keys)?;
+            let found = timed(|t| &mut t.lookup, || find_leads(conn, task, setup.mode, &keys))?;
             let n_rows = inputs.len();
             let plan = planner::plan_batch(&setup.settings, inputs, &found, seen);
-            apply_plan(conn, task, setup, &plan, now)?;
-            insert_rows(conn, task.id, &plan.rows)?;
+            timed(|t| &mut t.apply, || apply_plan(conn, task, setup, &plan, now))?;
+            timed(|t| &mut t.outcomes, || insert_rows(conn, task.id, &plan.rows))?;
             diesel::update(rejection_tasks::table.find(task.id))
                 .set((
                     rejection_tasks::cursor_offset.eq(i64::try_from(next_offset).unwrap_or(i64::MAX)),
@@ -639,8 +678,15 @@ impl Runner<'_> {
                     rejection_tasks::heartbeat_at.eq(Some(now)),
                 ))
                 .execute(conn)?;
+            inner = inner_started.elapsed();
             Ok(())
-        })
+        });
+        TIMINGS.with(|t| {
+            let mut v = t.get();
+            v.commit += commit_started.elapsed().saturating_sub(inner);
+            t.set(v);
+        });
+        result
     }
 
     /// Moves one batch of the campaign's remaining `received` leads to accepted (option 4).
@@ -746,7 +792,8 @@ struct TaskSetup {
 fn release(conn: &mut DbConn, task_id: i64, worker_id: &str) -> Result<(), DbError> {
     let epoch = NaiveDate::default().and_hms_opt(0, 0, 0).unwrap_or_default();
     diesel::update(
-        rejection_tasks::table.filter(rejection_tasks::id.eq(task_id).and(rejection_tasks::claimed_by.eq(worker_id))),
+        rejection_tasks::table
+            .filter(rejection_tasks::id.eq(task_id).and(rejection_tasks::claimed_by.eq(worker_id))),
     )
     .set(rejection_tasks::heartbeat_at.eq(Some(epoch)))
     .execute(conn)?;
@@ -873,6 +920,16 @@ fn find_leads(
     Ok(found)
 }
 
+diesel::table! {
+    /// Per-connection temporary table of a batch's status changes (created on first use).
+    batch_changes (lead_id) {
+        lead_id -> BigInt,
+        from_status -> Text,
+        to_status -> Text,
+        reason -> Nullable<Text>,
+    }
+}
+
 /// Applies a batch plan: status changes (guarded by the status they were planned from), history,
 /// affiliate events, cap give-backs.
 fn apply_plan(
@@ -882,39 +939,52 @@ fn apply_plan(
     plan: &BatchPlan,
     now: NaiveDateTime,
 ) -> Result<(), BatchError> {
-    for change in &plan.changes {
-        let n = diesel::update(
-            leads::table.filter(leads::id.eq(change.lead_id).and(leads::status.eq(change.from.as_str()))),
-        )
-        .set((
-            leads::status.eq(change.to.as_str()),
-            leads::status_reason.eq(change.reason.as_deref()),
-            leads::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-        if n != 1 {
-            return Err(BatchError::Conflict);
-        }
-    }
-    let history: Vec<_> = plan
-        .changes
-        .iter()
+    // The batch's changes go into a per-connection temporary table, then one `UPDATE … FROM`
+    // and one `INSERT … SELECT` apply them: SQLite and PostgreSQL do the per-lead work
+    // themselves, in id order, instead of one statement per lead.
+    conn.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS batch_changes (lead_id BIGINT PRIMARY KEY, from_status TEXT NOT NULL, \
+         to_status TEXT NOT NULL, reason TEXT); DELETE FROM batch_changes;",
+    )?;
+    let mut sorted: Vec<&planner::LeadChange> = plan.changes.iter().collect();
+    sorted.sort_unstable_by_key(|c| c.lead_id);
+    let rows: Vec<_> = sorted
+        .into_iter()
         .map(|c| {
             (
-                lead_status_history::lead_id.eq(c.lead_id),
-                lead_status_history::from_status.eq(Some(c.from.as_str())),
-                lead_status_history::to_status.eq(c.to.as_str()),
-                lead_status_history::reason.eq(c.reason.as_deref()),
-                lead_status_history::source.eq("rejection_task"),
-                lead_status_history::actor_user_id.eq(Some(task.user_id)),
-                lead_status_history::task_id.eq(Some(task.id)),
-                lead_status_history::changed_at.eq(now),
+                batch_changes::lead_id.eq(c.lead_id),
+                batch_changes::from_status.eq(c.from.as_str()),
+                batch_changes::to_status.eq(c.to.as_str()),
+                batch_changes::reason.eq(c.reason.as_deref()),
             )
         })
         .collect();
-    for chunk in history.chunks(1000) {
-        crate::batch_insert!(&mut *conn, lead_status_history::table, chunk)?;
+    for chunk in rows.chunks(1000) {
+        crate::batch_insert!(&mut *conn, batch_changes::table, chunk)?;
     }
+    let changed = diesel::sql_query(
+        // Written so both planners walk the batch and look leads up by key (SQLite would scan
+        // `leads` for the `UPDATE … FROM` form).
+        "UPDATE leads SET \
+           status = (SELECT c.to_status FROM batch_changes c WHERE c.lead_id = leads.id), \
+           status_reason = (SELECT c.reason FROM batch_changes c WHERE c.lead_id = leads.id), \
+           updated_at = $1 \
+         WHERE id IN (SELECT lead_id FROM batch_changes) \
+           AND status = (SELECT c.from_status FROM batch_changes c WHERE c.lead_id = leads.id)",
+    )
+    .bind::<diesel::sql_types::Timestamp, _>(now)
+    .execute(conn)?;
+    if changed != plan.changes.len() {
+        return Err(BatchError::Conflict);
+    }
+    diesel::sql_query(
+        "INSERT INTO lead_status_history (lead_id, from_status, to_status, reason, source, actor_user_id, task_id, changed_at) \
+         SELECT lead_id, from_status, to_status, reason, 'rejection_task', $1, $2, $3 FROM batch_changes ORDER BY lead_id",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(task.user_id)
+    .bind::<diesel::sql_types::BigInt, _>(task.id)
+    .bind::<diesel::sql_types::Timestamp, _>(now)
+    .execute(conn)?;
     for chunk in plan.reject_events_of.chunks(IN_CHUNK) {
         diesel::update(
             affiliate_events::table

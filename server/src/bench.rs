@@ -1,0 +1,262 @@
+//! `sendback bench`: the rejection engine's benchmark on SQLite (issue 4). Builds a database of
+//! 5,000,000 leads (2,000,000 in the task's campaign, with affiliate events, caps and email
+//! values), writes a 1,000,000-row Lead ID file, runs the task with all options on in a child
+//! process (so its peak RSS is the task's own), then applies the same status updates with the
+//! `sqlite3` shell on a copy of the same database, and prints both and their ratio. A second run
+//! rejects 200,000 rows by email.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use app::db::{self, DbConn};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Working directory (databases, files); kept afterwards.
+    #[arg(long, default_value = "target/bench")]
+    pub dir: PathBuf,
+    #[arg(long, default_value_t = 5_000_000)]
+    pub leads: i64,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
+    #[arg(long, default_value_t = 200_000)]
+    pub email_rows: usize,
+    /// Internal: run one task in this process and print its figures.
+    #[arg(long, hide = true)]
+    pub run_task: Option<i64>,
+}
+
+pub fn main(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(task) = args.run_task {
+        return run_task(&args.dir, task);
+    }
+    std::fs::create_dir_all(&args.dir)?;
+    let db_path = args.dir.join("bench.db");
+    let _ = std::fs::remove_file(&db_path);
+    let _ = std::fs::remove_file(args.dir.join("bench.db-wal"));
+    let _ = std::fs::remove_file(args.dir.join("bench.db-shm"));
+    let started = Instant::now();
+    let pool = db::connect(&format!("sqlite://{}", db_path.display()), 2)?;
+    let mut conn = pool.get()?;
+    let campaign_ids = build(&mut conn, args.leads)?;
+    drop(conn);
+    drop(pool);
+    println!(
+        "built {} leads ({} in the task's campaign) in {:.1} s",
+        args.leads,
+        campaign_ids.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // The rejection files: random leads of the campaign, in random order.
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+    let mut ids = campaign_ids;
+    ids.shuffle(&mut rng);
+    let reasons =
+        ["Wrong number", "Duplicate lead", "Not interested", "Fake details", "Outside service area"];
+    let ids_file = args.dir.join("reject-1m-lead-ids.csv");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&ids_file)?);
+        writeln!(w, "Lead ID,Rejection Reason")?;
+        for (i, id) in ids.iter().take(args.rows).enumerate() {
+            writeln!(w, "{id},{}", reasons[i % reasons.len()])?;
+        }
+    }
+    let email_file = args.dir.join("reject-200k-emails.csv");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&email_file)?);
+        writeln!(w, "email,reason")?;
+        for (i, id) in ids.iter().skip(args.rows).take(args.email_rows).enumerate() {
+            writeln!(w, "User{}@Example.com,{}", id - 1_000_000, reasons[i % reasons.len()])?;
+        }
+    }
+
+    // The sqlite3 shell's time on a copy of the same database.
+    let baseline_db = args.dir.join("baseline.db");
+    std::fs::copy(&db_path, &baseline_db)?;
+    let shell = shell_baseline(&baseline_db, &ids_file)?;
+    let _ = std::fs::remove_file(&baseline_db);
+
+    let lead_task = submit(&db_path, &args.dir, &ids_file, None)?;
+    let (secs, rss, rows) = child_run(&args.dir, lead_task)?;
+    println!(
+        "Lead IDs, all options: {rows} rows in {secs:.1} s = {:.0} rows/s, peak RSS {:.0} MB",
+        rows as f64 / secs,
+        rss as f64 / 1024.0
+    );
+    match shell {
+        Some(shell) => println!(
+            "sqlite3 shell, same status updates (import, sort, UPDATE … FROM, commit): {shell:.1} s; ratio {:.2}×",
+            secs / shell
+        ),
+        None => println!("sqlite3 shell not found: no baseline (apt-get install sqlite3)"),
+    }
+    let email_task = submit(&db_path, &args.dir, &email_file, Some("email"))?;
+    let (secs, rss, rows) = child_run(&args.dir, email_task)?;
+    println!(
+        "Emails, all options: {rows} rows in {secs:.1} s = {:.0} rows/s, peak RSS {:.0} MB",
+        rows as f64 / secs,
+        rss as f64 / 1024.0
+    );
+    Ok(())
+}
+
+/// Fills an empty migrated database with SQL (fast: SQLite generates the rows itself).
+/// Returns the ids of the task's campaign's leads.
+fn build(conn: &mut DbConn, n: i64) -> anyhow::Result<Vec<i64>> {
+    let hash = app::auth::password::hash_password("bench-password").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hash = hash.as_str();
+    let now = chrono::Utc::now().naive_utc().format("%Y-%m-%d %H:%M:%S").to_string();
+    conn.batch_execute(&format!(
+        "BEGIN;
+        INSERT INTO instances (id, name, created_at) VALUES (1, 'Bench Leads', '{now}');
+        INSERT INTO clients (id, instance_id, name) VALUES (1, 1, 'Bench Client');
+        INSERT INTO users (id, instance_id, client_id, email, name, password_hash, role, created_at)
+          VALUES (1, 1, 1, 'bench@sendback.test', 'Bench', '{hash}', 'client_user', '{now}');
+        INSERT INTO user_permissions (user_id, permission, granted_at) VALUES (1, 'reject_leads', '{now}');
+        INSERT INTO suppliers (id, instance_id, name) VALUES (1, 1, 'S1'), (2, 1, 'S2'), (3, 1, 'S3');
+        INSERT INTO campaigns (id, instance_id, client_id, name, max_rejection_days, created_at) VALUES
+          (1, 1, 1, 'Target', 30, '{now}'), (2, 1, 1, 'Other A', 30, '{now}'), (3, 1, 1, 'Other B', 30, '{now}');
+        INSERT INTO campaign_fields (id, campaign_id, field_key, label, kind, dedupe, position)
+          VALUES (1, 1, 'email', 'Email', 'email', 1, 0);
+        INSERT INTO caps (id, campaign_id, supplier_id, period, cap_limit) VALUES (1, 1, NULL, 'day', 1000000), (2, 1, 1, 'week', 10000000);
+        WITH RECURSIVE seq(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM seq WHERE k < {last})
+        INSERT INTO leads (id, instance_id, campaign_id, supplier_id, uid, received_at, status, status_reason, cap_released, updated_at)
+        SELECT 1000000 + k, 1, CASE WHEN k % 5 < 2 THEN 1 WHEN k % 5 < 4 THEN 2 ELSE 3 END, 1 + k % 3,
+               'uid-' || k,
+               datetime('{now}', '-' || (k * 7919 % 3888000) || ' seconds'),
+               CASE k % 10 WHEN 7 THEN 'accepted' WHEN 8 THEN 'pending' ELSE 'received' END, NULL, 0,
+               datetime('{now}', '-' || (k * 7919 % 3888000) || ' seconds')
+        FROM seq;
+        INSERT INTO lead_values (lead_id, field_id, value, normalized)
+          SELECT id, 1, 'User' || (id - 1000000) || '@Example.com', 'user' || (id - 1000000) || '@example.com'
+          FROM leads WHERE campaign_id = 1;
+        INSERT INTO affiliate_events (lead_id, kind, name, cost_pence, revenue_pence, status, occurred_at)
+          SELECT id, 'click', 'Click', 40, 0, 'approved', received_at FROM leads WHERE campaign_id = 1 AND id % 4 = 0;
+        INSERT INTO cap_usage (cap_id, period_start, used)
+          SELECT 1, date(received_at), COUNT(*) FROM leads WHERE campaign_id = 1 GROUP BY date(received_at);
+        INSERT INTO cap_usage (cap_id, period_start, used)
+          SELECT 2, date(received_at, '-' || ((CAST(strftime('%w', received_at) AS INTEGER) + 6) % 7) || ' days'), COUNT(*)
+          FROM leads WHERE campaign_id = 1 AND supplier_id = 1 GROUP BY 2;
+        COMMIT;
+        ANALYZE;",
+        last = n - 1
+    ))?;
+    use app::db::schema::leads;
+    Ok(leads::table.filter(leads::campaign_id.eq(1_i64)).select(leads::id).order(leads::id).load(conn)?)
+}
+
+fn submit(db_path: &Path, dir: &Path, file: &Path, field: Option<&str>) -> anyhow::Result<i64> {
+    let pool = db::connect(&format!("sqlite://{}", db_path.display()), 2)?;
+    let mut conn = pool.get()?;
+    let user = db::users::load_context(&mut conn, 1)?.context("bench user")?;
+    let req = app::engine::tasks::TaskRequest {
+        campaign_id: 1,
+        mode: match field {
+            Some(_) => app::engine::tasks::ModeRequest::Field(1),
+            None => app::engine::tasks::ModeRequest::LeadId,
+        },
+        identifier_column: field.unwrap_or("Lead ID").to_owned(),
+        reason_column: if field.is_some() { "reason".into() } else { "Rejection Reason".into() },
+        reject_from: None,
+        options: app::rejections::TaskOptions {
+            move_outside_to_accepted: true,
+            reject_affiliate_events: true,
+            move_remaining_to_accepted: true,
+            count_towards_cap: true,
+        },
+        request_key: None,
+        original_name: file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+    };
+    let storage = app::engine::tasks::Storage::new(dir.join("uploads"));
+    app::engine::tasks::submit(&mut conn, &storage, &user, &req, file, chrono::Utc::now().naive_utc())
+        .map_err(|e| anyhow::anyhow!("submit: {e}"))
+}
+
+/// Runs the task in a child process; returns (seconds, peak RSS in KiB, rows).
+fn child_run(dir: &Path, task: i64) -> anyhow::Result<(f64, u64, i64)> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(exe)
+        .args([
+            "--data-dir",
+            &dir.to_string_lossy(),
+            "--database-url",
+            &format!("sqlite://{}", dir.join("bench.db").display()),
+        ])
+        .args(["bench", "--dir", &dir.to_string_lossy(), "--run-task", &task.to_string()])
+        .env("RUST_LOG", "warn,app::engine=info")
+        .output()?;
+    if !out.status.success() {
+        bail!("task run failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains("timings")) {
+        println!("  {line}");
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("TASK ")).context("no figures from the task run")?;
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    Ok((parts[1].parse()?, parts[2].parse()?, parts[3].parse()?))
+}
+
+/// In the child: run one task, print `TASK <seconds> <peak RSS KiB> <rows>`.
+fn run_task(dir: &Path, task: i64) -> anyhow::Result<()> {
+    let pool = db::connect(&format!("sqlite://{}", dir.join("bench.db").display()), 2)?;
+    let storage = app::engine::tasks::Storage::new(dir.join("uploads"));
+    let worker =
+        app::engine::worker::Worker::new(pool.clone(), storage, std::sync::Arc::new(app::clock::SystemClock));
+    let started = Instant::now();
+    let (id, end) = worker.run_one(app::engine::tasks::RunLimits::default())?.context("no task to run")?;
+    let secs = started.elapsed().as_secs_f64();
+    if id != task || end != app::engine::tasks::RunEnd::Completed {
+        bail!("task {id} ended {end:?}");
+    }
+    let mut conn = pool.get()?;
+    let counts = app::engine::tasks::outcome_counts(&mut conn, task)?;
+    let rows: i64 = counts.iter().map(|(_, n)| n).sum();
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0_u64);
+    eprintln!("outcomes: {counts:?}");
+    println!("TASK {secs} {rss} {rows}");
+    Ok(())
+}
+
+/// The sqlite3 shell applying the same status updates: import the file, sort by id, one
+/// `UPDATE … FROM`, commit. `None` when the shell is not installed.
+fn shell_baseline(db: &Path, ids_file: &Path) -> anyhow::Result<Option<f64>> {
+    if Command::new("sqlite3").arg("--version").output().is_err() {
+        return Ok(None);
+    }
+    let script = format!(
+        ".output /dev/null
+PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-2000000;
+.output stdout
+.mode csv
+.import {file} incoming
+BEGIN;
+CREATE TEMP TABLE sorted AS SELECT CAST(\"Lead ID\" AS INTEGER) AS id, \"Rejection Reason\" AS reason FROM incoming ORDER BY 1;
+UPDATE leads SET status = 'client_rejected', status_reason = sorted.reason FROM sorted WHERE leads.id = sorted.id;
+COMMIT;",
+        file = ids_file.display()
+    );
+    let started = Instant::now();
+    let mut child = Command::new("sqlite3").arg(db).stdin(std::process::Stdio::piped()).spawn()?;
+    child.stdin.take().context("stdin")?.write_all(script.as_bytes())?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("the sqlite3 shell failed");
+    }
+    Ok(Some(started.elapsed().as_secs_f64()))
+}
