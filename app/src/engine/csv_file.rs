@@ -270,6 +270,8 @@ fn read_line(r: &mut BufReader<File>, out: &mut Vec<u8>) -> std::io::Result<usiz
 #[derive(Debug, Clone)]
 pub struct RawRow {
     pub line: u64,
+    /// Byte offset where the row starts.
+    pub offset: u64,
     pub cells: csv::ByteRecord,
     pub next_offset: u64,
     /// Line number at `next_offset`.
@@ -340,10 +342,11 @@ impl RowReader {
             let (start, line) = self.lines.skip_blank(next_offset).map_err(io_refusal)?;
             let spans_lines = self.record.iter().any(|c| c.contains(&b'\n') || c.contains(&b'\r'));
             let unterminated_quote =
-                spans_lines && next_offset >= self.file_len && self.odd_quotes(start, next_offset);
+                spans_lines && next_offset >= self.file_len && odd_quotes(&self.path, start, next_offset);
             let next_line = self.lines.line_at(next_offset).map_err(io_refusal)?;
             return Ok(Some(RawRow {
                 line,
+                offset: start,
                 cells: self.record.clone(),
                 next_offset,
                 next_line,
@@ -351,26 +354,74 @@ impl RowReader {
             }));
         }
     }
+}
 
-    /// True when the raw bytes in `[from, to)` hold an odd number of `"`.
-    fn odd_quotes(&self, from: u64, to: u64) -> bool {
-        let Ok(mut f) = File::open(&self.path) else { return false };
-        if f.seek(SeekFrom::Start(from)).is_err() {
-            return false;
+/// True when the raw bytes in `[from, to)` of the file hold an odd number of `"`.
+fn odd_quotes(path: &Path, from: u64, to: u64) -> bool {
+    let Ok(mut f) = File::open(path) else { return false };
+    if f.seek(SeekFrom::Start(from)).is_err() {
+        return false;
+    }
+    let mut count = 0_u64;
+    let mut buf = vec![0_u8; 64 * 1024];
+    let mut left = to.saturating_sub(from);
+    while left > 0 {
+        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        let Ok(n) = f.read(&mut buf[..want]) else { return false };
+        if n == 0 {
+            break;
         }
-        let mut count = 0_u64;
-        let mut buf = vec![0_u8; 64 * 1024];
-        let mut left = to.saturating_sub(from);
-        while left > 0 {
-            let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
-            let Ok(n) = f.read(&mut buf[..want]) else { return false };
-            if n == 0 {
-                break;
-            }
-            count += buf[..n].iter().filter(|b| **b == b'"').count() as u64;
-            left -= n as u64;
+        count += buf[..n].iter().filter(|b| **b == b'"').count() as u64;
+        left -= n as u64;
+    }
+    count % 2 == 1
+}
+
+/// Reads single rows at known offsets (rows are applied in lead order, not file order). A small
+/// buffer: each read is a seek.
+pub struct RowAt {
+    reader: csv::Reader<BufReader<File>>,
+    path: std::path::PathBuf,
+    file_len: u64,
+    record: csv::ByteRecord,
+}
+
+impl RowAt {
+    pub fn open(path: &Path, delimiter: u8) -> Result<Self, FileRefusal> {
+        let file = File::open(path).map_err(io_refusal)?;
+        let file_len = file.metadata().map_err(io_refusal)?.len();
+        let reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(BufReader::with_capacity(1024, file));
+        Ok(Self { reader, path: path.to_owned(), file_len, record: csv::ByteRecord::new() })
+    }
+
+    /// The row starting at `offset` (found by a [`RowReader`] pass), numbered `line`.
+    pub fn read_at(&mut self, offset: u64, line: u64) -> Result<RawRow, FileRefusal> {
+        let mut pos = csv::Position::new();
+        pos.set_byte(offset);
+        self.reader.seek(pos).map_err(|e| FileRefusal::Unreadable(e.to_string()))?;
+        if !self
+            .reader
+            .read_byte_record(&mut self.record)
+            .map_err(|e| FileRefusal::Unreadable(e.to_string()))?
+        {
+            return Err(FileRefusal::Unreadable("the file changed while it was being processed".into()));
         }
-        count % 2 == 1
+        let next_offset = self.reader.position().byte();
+        let spans_lines = self.record.iter().any(|c| c.contains(&b'\n') || c.contains(&b'\r'));
+        let unterminated_quote =
+            spans_lines && next_offset >= self.file_len && odd_quotes(&self.path, offset, next_offset);
+        Ok(RawRow {
+            line,
+            offset,
+            cells: self.record.clone(),
+            next_offset,
+            next_line: line,
+            unterminated_quote,
+        })
     }
 }
 

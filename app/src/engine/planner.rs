@@ -76,13 +76,21 @@ pub struct RowInput {
     pub reason: String,
     /// The match key, or why the row is invalid.
     pub parsed: Result<Key, String>,
+    /// Set by a caller that already knows the identifier is on an earlier row (that row's line).
+    pub duplicate_of: Option<u64>,
 }
 
 impl RowInput {
     /// Builds a row from its cells; `cells` fails when the row itself is malformed.
     pub fn new(line: u64, mode: IdentifierMode, cells: Result<(&str, &str), String>) -> Self {
         match cells {
-            Err(why) => Self { line, identifier: String::new(), reason: String::new(), parsed: Err(why) },
+            Err(why) => Self {
+                line,
+                identifier: String::new(),
+                reason: String::new(),
+                parsed: Err(why),
+                duplicate_of: None,
+            },
             Ok((identifier, reason)) => {
                 let reason = reason.trim();
                 let parsed = parse_identifier(mode, identifier).and_then(|key| {
@@ -99,6 +107,7 @@ impl RowInput {
                     identifier: truncate(identifier.trim(), MAX_IDENTIFIER_CHARS),
                     reason: truncate(reason, MAX_REASON_CHARS),
                     parsed,
+                    duplicate_of: None,
                 }
             }
         }
@@ -219,7 +228,7 @@ pub fn plan_batch(
 ) -> BatchPlan {
     let mut plan = BatchPlan::default();
     for row in rows {
-        let RowInput { line, identifier, reason, parsed } = row;
+        let RowInput { line, identifier, reason, parsed, duplicate_of } = row;
         let result = |outcome, lead_id, message: String, key| RowResult {
             line,
             identifier: identifier.clone(),
@@ -237,7 +246,7 @@ pub fn plan_batch(
             Ok(key) => key,
         };
         let stored = key.stored();
-        if let Some(first) = seen.keys.get(&stored) {
+        if let Some(first) = duplicate_of.or_else(|| seen.keys.get(&stored).copied()) {
             let msg = format!("the same identifier is on row {first}");
             plan.rows.push(result(Outcome::DuplicateInFile, None, msg, Some(stored)));
             continue;

@@ -11,7 +11,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use sha2::Digest;
 
-use super::csv_file::{self, RowReader};
+use super::csv_file::{self, RowAt, RowReader};
 use super::planner::{
     self, BatchPlan, Found, IdentifierMode, Key, LeadState, PlanSettings, RowInput, RowResult, Seen,
 };
@@ -478,21 +478,30 @@ impl Runner<'_> {
         };
         let mut batches = 0_usize;
         let mut phase = task.phase.clone();
-        if phase == "rows" {
-            let mut seen = rebuild_seen(conn, task_id)?;
-            let (offset, line) = if task.cursor_offset > 0 {
-                (u64::try_from(task.cursor_offset).unwrap_or(0), u64::try_from(task.cursor_line).unwrap_or(1))
-            } else {
-                (setup.shape.data_offset, setup.shape.data_line)
+        if phase == "rows" || phase == "rows_rest" {
+            // Pass 1, in file order: find each row's lead and its duplicates (no writes).
+            let slots = match timed(|t| &mut t.read, || self.prepare(conn, &task, &setup, &path)) {
+                Ok(Ok(slots)) => slots,
+                Ok(Err(reason)) => {
+                    fail(conn, task_id, &reason, self.clock.now())?;
+                    return Ok(RunEnd::Failed);
+                }
+                Err(e) => return Err(e),
             };
-            let mut reader = match RowReader::open(&path, setup.shape.delimiter, offset, line) {
+            // Pass 2, in lead id order (neighbouring leads share database pages), from the cursor.
+            let done = match (phase.as_str(), u64::try_from(task.cursor_line).unwrap_or(0)) {
+                (_, 0) => 0,
+                ("rows", line) => slots.partition_point(|s| s.order() <= (0, task.cursor_offset, line)),
+                (_, line) => slots.partition_point(|s| s.order() <= (1, 0, line)),
+            };
+            let mut at = match RowAt::open(&path, setup.shape.delimiter) {
                 Ok(r) => r,
                 Err(e) => {
                     fail(conn, task_id, &e.to_string(), self.clock.now())?;
                     return Ok(RunEnd::Failed);
                 }
             };
-            loop {
+            for batch in slots[done..].chunks(self.batch_rows.max(1)) {
                 if limits.max_batches.is_some_and(|max| batches >= max) {
                     return Ok(RunEnd::Stopped);
                 }
@@ -500,44 +509,25 @@ impl Runner<'_> {
                     release(conn, task_id, self.worker_id)?;
                     return Ok(RunEnd::Stopped);
                 }
-                let mut inputs = Vec::with_capacity(self.batch_rows);
-                let mut last = None;
-                while inputs.len() < self.batch_rows {
-                    let row = match timed(|t| &mut t.read, || reader.next_row()) {
-                        Ok(Some(row)) => row,
-                        Ok(None) => break,
+                let mut inputs = Vec::with_capacity(batch.len());
+                for slot in batch {
+                    let row = match timed(|t| &mut t.read, || at.read_at(slot.offset, slot.line)) {
+                        Ok(row) => row,
                         Err(e) => {
                             fail(conn, task_id, &e.to_string(), self.clock.now())?;
                             return Ok(RunEnd::Failed);
                         }
                     };
-                    let cells = if row.unterminated_quote {
-                        Err("a quoted value is never closed; this row and everything after it could not be read".to_owned())
-                    } else {
-                        row.text(setup.identifier_index)
-                            .and_then(|id| row.text(setup.reason_index).map(|r| (id, r)))
-                    };
-                    inputs.push(RowInput::new(row.line, setup.mode, cells));
-                    last = Some((row.next_offset, row.next_line));
+                    let mut input = row_input(&row, &setup);
+                    input.duplicate_of = slot.duplicate_of;
+                    inputs.push(input);
                 }
-                let Some((next_offset, next_line)) = last else { break };
+                let Some(last) = batch.last() else { break };
                 // Retry a batch once if a lead changed under it; the re-read sees the change.
                 let mut attempt = 0;
                 loop {
-                    let mut trial_seen = seen.clone();
-                    match self.commit_batch(
-                        conn,
-                        &task,
-                        &setup,
-                        inputs.clone(),
-                        &mut trial_seen,
-                        next_offset,
-                        next_line,
-                    ) {
-                        Ok(()) => {
-                            seen = trial_seen;
-                            break;
-                        }
+                    match self.commit_batch(conn, &task, &setup, inputs.clone(), last) {
+                        Ok(()) => break,
                         Err(BatchError::Conflict) if attempt == 0 => attempt += 1,
                         Err(BatchError::LostClaim) => return Ok(RunEnd::Stopped),
                         Err(BatchError::Conflict) => {
@@ -585,6 +575,62 @@ impl Runner<'_> {
             ))
             .execute(conn)?;
         Ok(RunEnd::Completed)
+    }
+
+    /// Pass 1: reads the file in order; returns every data row's slot, sorted in the order the
+    /// rows are applied: rows naming a lead by lead id, then the rest by line. `Err` with a
+    /// reason when the file cannot be read.
+    fn prepare(
+        &self,
+        conn: &mut DbConn,
+        task: &TaskRow,
+        setup: &TaskSetup,
+        path: &Path,
+    ) -> Result<Result<Vec<Slot>, String>, DbError> {
+        let mut reader = match RowReader::open(
+            path,
+            setup.shape.delimiter,
+            setup.shape.data_offset,
+            setup.shape.data_line,
+        ) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut first_line: HashMap<Key, u64> = HashMap::new();
+        // Text keys wait here until a chunk of them is looked up.
+        let mut pending: Vec<(usize, Key)> = Vec::new();
+        loop {
+            let row = match reader.next_row() {
+                Ok(Some(row)) => row,
+                Ok(None) => break,
+                Err(e) => return Ok(Err(e.to_string())),
+            };
+            let input = row_input(&row, setup);
+            let mut slot =
+                Slot { group: 1, lead_id: 0, line: row.line, offset: row.offset, duplicate_of: None };
+            if let Ok(key) = input.parsed {
+                if let Some(first) = first_line.get(&key) {
+                    slot.duplicate_of = Some(*first);
+                } else {
+                    first_line.insert(key.clone(), row.line);
+                    match key {
+                        Key::LeadId(id) => {
+                            slot.group = 0;
+                            slot.lead_id = id;
+                        }
+                        Key::Text(_) => pending.push((slots.len(), key)),
+                    }
+                }
+            }
+            slots.push(slot);
+            if pending.len() >= IN_CHUNK {
+                resolve(conn, task, setup.mode, &mut pending, &mut slots)?;
+            }
+        }
+        resolve(conn, task, setup.mode, &mut pending, &mut slots)?;
+        slots.sort_unstable_by_key(Slot::order);
+        Ok(Ok(slots))
     }
 
     fn stopping(&self) -> bool {
@@ -645,17 +691,15 @@ impl Runner<'_> {
         Ok(TaskSetup { mode, shape, identifier_index, reason_index, settings, caps })
     }
 
-    /// Plans and applies one batch of rows, with the cursor, in one transaction.
-    #[allow(clippy::too_many_arguments)]
+    /// Plans and applies one batch of rows, with the cursor (the batch's last slot), in one
+    /// transaction.
     fn commit_batch(
         &self,
         conn: &mut DbConn,
         task: &TaskRow,
         setup: &TaskSetup,
         inputs: Vec<RowInput>,
-        seen: &mut Seen,
-        next_offset: u64,
-        next_line: u64,
+        last: &Slot,
     ) -> Result<(), BatchError> {
         let now = self.clock.now();
         let commit_started = std::time::Instant::now();
@@ -663,16 +707,33 @@ impl Runner<'_> {
         let result = write_transaction(conn, |conn| {
             let inner_started = std::time::Instant::now();
             self.check_claim(conn, task.id)?;
+            // Rows committed before a restart are not applied again.
+            let lines: Vec<i64> = inputs.iter().map(|r| i64::try_from(r.line).unwrap_or(i64::MAX)).collect();
+            let committed: std::collections::HashSet<i64> = rejection_task_rows::table
+                .filter(
+                    rejection_task_rows::task_id
+                        .eq(task.id)
+                        .and(rejection_task_rows::row_number.eq_any(&lines)),
+                )
+                .select(rejection_task_rows::row_number)
+                .load::<i64>(conn)?
+                .into_iter()
+                .collect();
+            let inputs: Vec<RowInput> = inputs
+                .into_iter()
+                .filter(|r| !committed.contains(&i64::try_from(r.line).unwrap_or(i64::MAX)))
+                .collect();
             let keys: Vec<&Key> = inputs.iter().filter_map(|r| r.parsed.as_ref().ok()).collect();
             let found = timed(|t| &mut t.lookup, || find_leads(conn, task, setup.mode, &keys))?;
             let n_rows = inputs.len();
-            let plan = planner::plan_batch(&setup.settings, inputs, &found, seen);
+            let plan = planner::plan_batch(&setup.settings, inputs, &found, &mut Seen::default());
             timed(|t| &mut t.apply, || apply_plan(conn, task, setup, &plan, now))?;
             timed(|t| &mut t.outcomes, || insert_rows(conn, task.id, &plan.rows))?;
             diesel::update(rejection_tasks::table.find(task.id))
                 .set((
-                    rejection_tasks::cursor_offset.eq(i64::try_from(next_offset).unwrap_or(i64::MAX)),
-                    rejection_tasks::cursor_line.eq(i64::try_from(next_line).unwrap_or(i64::MAX)),
+                    rejection_tasks::phase.eq(if last.group == 0 { "rows" } else { "rows_rest" }),
+                    rejection_tasks::cursor_offset.eq(last.lead_id),
+                    rejection_tasks::cursor_line.eq(i64::try_from(last.line).unwrap_or(i64::MAX)),
                     rejection_tasks::rows_done
                         .eq(rejection_tasks::rows_done + i64::try_from(n_rows).unwrap_or(0)),
                     rejection_tasks::heartbeat_at.eq(Some(now)),
@@ -777,6 +838,55 @@ enum Setup {
     Db(DbError),
 }
 
+/// A data row's place in the processing order.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// 0: names a lead (applied in lead id order); 1: names none (applied by line).
+    group: u8,
+    lead_id: i64,
+    line: u64,
+    offset: u64,
+    duplicate_of: Option<u64>,
+}
+
+impl Slot {
+    fn order(&self) -> (u8, i64, u64) {
+        (self.group, self.lead_id, self.line)
+    }
+}
+
+/// The row as the planner reads it.
+fn row_input(row: &csv_file::RawRow, setup: &TaskSetup) -> RowInput {
+    let cells = if row.unterminated_quote {
+        Err("a quoted value is never closed; this row and everything after it could not be read".to_owned())
+    } else {
+        row.text(setup.identifier_index).and_then(|id| row.text(setup.reason_index).map(|r| (id, r)))
+    };
+    RowInput::new(row.line, setup.mode, cells)
+}
+
+/// Looks up pending text keys; slots whose key names exactly one lead join group 0.
+fn resolve(
+    conn: &mut DbConn,
+    task: &TaskRow,
+    mode: IdentifierMode,
+    pending: &mut Vec<(usize, Key)>,
+    slots: &mut [Slot],
+) -> Result<(), DbError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&Key> = pending.iter().map(|(_, k)| k).collect();
+    let found = find_leads(conn, task, mode, &keys)?;
+    for (index, key) in pending.drain(..) {
+        if let Some(Found::One(lead)) = found.get(&key) {
+            slots[index].group = 0;
+            slots[index].lead_id = lead.id;
+        }
+    }
+    Ok(())
+}
+
 struct TaskSetup {
     mode: IdentifierMode,
     shape: csv_file::FileShape,
@@ -816,25 +926,6 @@ fn fail(conn: &mut DbConn, task_id: i64, reason: &str, now: NaiveDateTime) -> Re
         ))
         .execute(conn)?;
     Ok(())
-}
-
-/// What earlier batches handled, from the stored row outcomes.
-fn rebuild_seen(conn: &mut DbConn, task_id: i64) -> Result<Seen, DbError> {
-    let rows: Vec<(String, i64, Option<i64>)> = rejection_task_rows::table
-        .filter(rejection_task_rows::task_id.eq(task_id).and(rejection_task_rows::match_key.is_not_null()))
-        .filter(rejection_task_rows::outcome.ne(Outcome::DuplicateInFile.as_str()))
-        .select((
-            rejection_task_rows::match_key.assume_not_null(),
-            rejection_task_rows::row_number,
-            rejection_task_rows::lead_id,
-        ))
-        .order(rejection_task_rows::row_number)
-        .load(conn)?;
-    let mut seen = Seen::default();
-    for (key, line, lead_id) in rows {
-        seen.remember(key, u64::try_from(line).unwrap_or(0), lead_id);
-    }
-    Ok(seen)
 }
 
 type LeadTuple = (i64, String, NaiveDateTime, i64, bool);
