@@ -13,7 +13,7 @@ SITE_ROOT := $(CARGO_TARGET_DIR)/site
 BIN := $(CARGO_TARGET_DIR)/release/sendback
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help run build tools tools-e2e test test-rust test-e2e lint fmt check-wasm-deps dev samples seed
+.PHONY: help run build tools tools-e2e test test-rust test-e2e lint fmt check-wasm-deps dev samples seed bench
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -67,6 +67,11 @@ dev: tools ## debug build of the bundle and server, then serve (rebuild by re-ru
 
 seed: ## seed the demo into an empty database (the server also does it at start-up)
 	cargo run --release -p server -- seed
+
+bench: ## benchmark the rejection engine on SQLite (5M leads, 1M rows; needs the sqlite3 shell)
+	@command -v sqlite3 >/dev/null || { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq sqlite3 >/dev/null; }
+	cargo build --release -p server
+	$(BIN) bench --dir "$(CARGO_TARGET_DIR)/bench"
 
 samples: ## regenerate samples/ from the demo generator
 	cargo run -p server -- samples --out samples

@@ -159,6 +159,13 @@ impl Env {
     }
 }
 
+/// from, to, reason, actor, task.
+type HistoryRow = (Option<String>, String, Option<String>, Option<i64>, Option<i64>);
+/// from, to, reason, source.
+type StatusChange = (Option<String>, String, Option<String>, String);
+/// Outcome counts, or a fragment of the refusal.
+type Expected = Result<Vec<(&'static str, i64)>, &'static str>;
+
 fn lead_id_csv(rows: &[(String, &str)]) -> Vec<u8> {
     let mut s = String::from("Lead ID,Rejection Reason,Agent\n");
     for (id, reason) in rows {
@@ -224,19 +231,18 @@ fn a_lead_id_task_gives_every_outcome_and_changes_only_what_it_should() {
 
         // History names the task, the user and the reason.
         let client = env.user("client@sendback.test");
-        let history: Vec<(Option<String>, String, Option<String>, Option<i64>, Option<i64>)> =
-            lead_status_history::table
-                .filter(lead_status_history::task_id.eq(task))
-                .select((
-                    lead_status_history::from_status,
-                    lead_status_history::to_status,
-                    lead_status_history::reason,
-                    lead_status_history::actor_user_id,
-                    lead_status_history::task_id,
-                ))
-                .order(lead_status_history::lead_id)
-                .load(&mut env.conn())
-                .expect("history");
+        let history: Vec<HistoryRow> = lead_status_history::table
+            .filter(lead_status_history::task_id.eq(task))
+            .select((
+                lead_status_history::from_status,
+                lead_status_history::to_status,
+                lead_status_history::reason,
+                lead_status_history::actor_user_id,
+                lead_status_history::task_id,
+            ))
+            .order(lead_status_history::lead_id)
+            .load(&mut env.conn())
+            .expect("history");
         assert_eq!(history.len(), 3, "{l}");
         assert!(history.iter().all(|h| h.0.as_deref() == Some("received")
             && h.1 == "client_rejected"
@@ -484,7 +490,7 @@ fn the_lead_id_sample_gives_one_row_of_every_outcome_it_promises() {
 #[derive(Debug, PartialEq, Eq)]
 struct Snapshot {
     leads: Vec<(i64, String, Option<String>, bool)>,
-    history: Vec<(i64, Option<String>, String, Option<String>, String)>,
+    history: Vec<(i64, StatusChange)>,
     events: Vec<(i64, String)>,
     caps: Vec<(i64, NaiveDate, i64)>,
     rows: Vec<(i64, String, Option<i64>, String)>,
@@ -501,10 +507,12 @@ fn snapshot(conn: &mut DbConn) -> Snapshot {
         history: lead_status_history::table
             .select((
                 lead_status_history::lead_id,
-                lead_status_history::from_status,
-                lead_status_history::to_status,
-                lead_status_history::reason,
-                lead_status_history::source,
+                (
+                    lead_status_history::from_status,
+                    lead_status_history::to_status,
+                    lead_status_history::reason,
+                    lead_status_history::source,
+                ),
             ))
             .order((lead_status_history::lead_id, lead_status_history::id))
             .load(conn)
@@ -677,7 +685,7 @@ fn the_malformed_file_corpus_never_panics() {
     let (a, b) = (inside[0], inside[1]);
     let big_field = "z".repeat(10 * 1024 * 1024);
     // (name, contents, expected: Ok(outcome counts) or Err(refusal fragment))
-    let corpus: Vec<(&str, Vec<u8>, Result<Vec<(&str, i64)>, &str>)> = vec![
+    let corpus: Vec<(&str, Vec<u8>, Expected)> = vec![
         (
             "bom.csv",
             format!("\u{feff}Lead ID,Rejection Reason\n{a},x\n").into_bytes(),

@@ -28,9 +28,9 @@ pub struct BenchArgs {
     pub rows: usize,
     #[arg(long, default_value_t = 200_000)]
     pub email_rows: usize,
-    /// Reuse the database built by an earlier run (kept as `pristine.db` in the directory).
-    #[arg(long)]
-    pub reuse: bool,
+    /// Rows per batch (transaction).
+    #[arg(long, default_value_t = app::engine::tasks::DEFAULT_BATCH_ROWS)]
+    pub batch_rows: usize,
     /// Internal: run one task in this process and print its figures.
     #[arg(long, hide = true)]
     pub run_task: Option<i64>,
@@ -38,7 +38,7 @@ pub struct BenchArgs {
 
 pub fn main(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(task) = args.run_task {
-        return run_task(&args.dir, task);
+        return run_task(&args.dir, task, args.batch_rows);
     }
     std::fs::create_dir_all(&args.dir)?;
     let db_path = args.dir.join("bench.db");
@@ -88,7 +88,7 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&baseline_db);
 
     let lead_task = submit(&db_path, &args.dir, &ids_file, None)?;
-    let (secs, rss, rows) = child_run(&args.dir, lead_task)?;
+    let (secs, rss, rows) = child_run(&args.dir, lead_task, args.batch_rows)?;
     println!(
         "Lead IDs, all options: {rows} rows in {secs:.1} s = {:.0} rows/s, peak RSS {:.0} MB",
         rows as f64 / secs,
@@ -102,7 +102,7 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
         None => println!("sqlite3 shell not found: no baseline (apt-get install sqlite3)"),
     }
     let email_task = submit(&db_path, &args.dir, &email_file, Some("email"))?;
-    let (secs, rss, rows) = child_run(&args.dir, email_task)?;
+    let (secs, rss, rows) = child_run(&args.dir, email_task, args.batch_rows)?;
     println!(
         "Emails, all options: {rows} rows in {secs:.1} s = {:.0} rows/s, peak RSS {:.0} MB",
         rows as f64 / secs,
@@ -184,7 +184,7 @@ fn submit(db_path: &Path, dir: &Path, file: &Path, field: Option<&str>) -> anyho
 }
 
 /// Runs the task in a child process; returns (seconds, peak RSS in KiB, rows).
-fn child_run(dir: &Path, task: i64) -> anyhow::Result<(f64, u64, i64)> {
+fn child_run(dir: &Path, task: i64, batch_rows: usize) -> anyhow::Result<(f64, u64, i64)> {
     let exe = std::env::current_exe()?;
     let out = Command::new(exe)
         .args([
@@ -194,6 +194,7 @@ fn child_run(dir: &Path, task: i64) -> anyhow::Result<(f64, u64, i64)> {
             &format!("sqlite://{}", dir.join("bench.db").display()),
         ])
         .args(["bench", "--dir", &dir.to_string_lossy(), "--run-task", &task.to_string()])
+        .args(["--batch-rows", &batch_rows.to_string()])
         .env("RUST_LOG", "warn,app::engine=info")
         .output()?;
     if !out.status.success() {
@@ -209,11 +210,12 @@ fn child_run(dir: &Path, task: i64) -> anyhow::Result<(f64, u64, i64)> {
 }
 
 /// In the child: run one task, print `TASK <seconds> <peak RSS KiB> <rows>`.
-fn run_task(dir: &Path, task: i64) -> anyhow::Result<()> {
+fn run_task(dir: &Path, task: i64, batch_rows: usize) -> anyhow::Result<()> {
     let pool = db::connect(&format!("sqlite://{}", dir.join("bench.db").display()), 2)?;
     let storage = app::engine::tasks::Storage::new(dir.join("uploads"));
-    let worker =
+    let mut worker =
         app::engine::worker::Worker::new(pool.clone(), storage, std::sync::Arc::new(app::clock::SystemClock));
+    worker.batch_rows = batch_rows;
     let started = Instant::now();
     let (id, end) = worker.run_one(app::engine::tasks::RunLimits::default())?.context("no task to run")?;
     let secs = started.elapsed().as_secs_f64();

@@ -16,8 +16,8 @@ use super::planner::{
     self, BatchPlan, Found, IdentifierMode, Key, LeadState, PlanSettings, RowInput, RowResult, Seen,
 };
 use crate::db::schema::{
-    affiliate_events, campaign_fields, campaigns, cap_usage, caps, lead_status_history, lead_values, leads,
-    rejection_task_rows, rejection_tasks, uploads,
+    affiliate_events, campaign_fields, campaigns, cap_usage, caps, lead_values, leads, rejection_task_rows,
+    rejection_tasks, uploads,
 };
 use crate::db::users::{Role, UserContext};
 use crate::db::{DbConn, DbError, write_transaction};
@@ -776,36 +776,38 @@ impl Runner<'_> {
                 .load(conn)?;
             let Some(&last) = ids.last() else { return Ok(None) };
             let reason = format!("Moved to accepted by rejection task {}", task.id);
-            let changed = diesel::update(
-                leads::table
-                    .filter(leads::id.eq_any(&ids).and(leads::status.eq(LeadStatus::Received.as_str()))),
+            // Set-based over the id range just found: history first (it reads the rows still
+            // `received`), then the update, both walking the primary key. (Placeholders are
+            // numbered in order of appearance: SQLite numbers `$n` that way.)
+            let logged = diesel::sql_query(
+                "INSERT INTO lead_status_history \
+                   (lead_id, from_status, to_status, reason, source, actor_user_id, task_id, changed_at) \
+                 SELECT id, 'received', 'accepted', $1, 'rejection_task', $2, $3, $4 FROM leads \
+                 WHERE campaign_id = $5 AND id > $6 AND id <= $7 AND status = 'received' AND received_at < $8 \
+                 ORDER BY id",
             )
-            .set((
-                leads::status.eq(LeadStatus::Accepted.as_str()),
-                leads::status_reason.eq(Some(&reason)),
-                leads::updated_at.eq(now),
-            ))
+            .bind::<diesel::sql_types::Text, _>(&reason)
+            .bind::<diesel::sql_types::BigInt, _>(task.user_id)
+            .bind::<diesel::sql_types::BigInt, _>(task.id)
+            .bind::<diesel::sql_types::Timestamp, _>(now)
+            .bind::<diesel::sql_types::BigInt, _>(task.campaign_id)
+            .bind::<diesel::sql_types::BigInt, _>(cursor)
+            .bind::<diesel::sql_types::BigInt, _>(last)
+            .bind::<diesel::sql_types::Timestamp, _>(until)
             .execute(conn)?;
-            if changed != ids.len() {
+            let changed = diesel::sql_query(
+                "UPDATE leads SET status = 'accepted', status_reason = $1, updated_at = $2 \
+                 WHERE campaign_id = $3 AND id > $4 AND id <= $5 AND status = 'received' AND received_at < $6",
+            )
+            .bind::<diesel::sql_types::Text, _>(&reason)
+            .bind::<diesel::sql_types::Timestamp, _>(now)
+            .bind::<diesel::sql_types::BigInt, _>(task.campaign_id)
+            .bind::<diesel::sql_types::BigInt, _>(cursor)
+            .bind::<diesel::sql_types::BigInt, _>(last)
+            .bind::<diesel::sql_types::Timestamp, _>(until)
+            .execute(conn)?;
+            if changed != ids.len() || logged != ids.len() {
                 return Err(BatchError::Conflict);
-            }
-            let history: Vec<_> = ids
-                .iter()
-                .map(|id| {
-                    (
-                        lead_status_history::lead_id.eq(*id),
-                        lead_status_history::from_status.eq(Some(LeadStatus::Received.as_str())),
-                        lead_status_history::to_status.eq(LeadStatus::Accepted.as_str()),
-                        lead_status_history::reason.eq(Some(reason.as_str())),
-                        lead_status_history::source.eq("rejection_task"),
-                        lead_status_history::actor_user_id.eq(Some(task.user_id)),
-                        lead_status_history::task_id.eq(Some(task.id)),
-                        lead_status_history::changed_at.eq(now),
-                    )
-                })
-                .collect();
-            for chunk in history.chunks(1000) {
-                crate::batch_insert!(&mut *conn, lead_status_history::table, chunk)?;
             }
             diesel::update(rejection_tasks::table.find(task.id))
                 .set((
