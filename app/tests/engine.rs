@@ -739,3 +739,32 @@ fn the_malformed_file_corpus_never_panics() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_worker_runs_queued_tasks_and_stops_on_request() {
+    let env = Env::new(TestDb::sqlite());
+    let inside = env.leads_where("Home Insurance UK", "received", 1, 6, 2);
+    let file =
+        env.file("bg.csv", &lead_id_csv(&[(inside[0].to_string(), "x"), (inside[1].to_string(), "y")]));
+    let task = env
+        .submit(&env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason"), &file)
+        .expect("submit");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(env.worker(1000).run_forever(stopped));
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = rejection_tasks::table
+            .find(task)
+            .select(rejection_tasks::status)
+            .first(&mut env.conn())
+            .expect("task");
+        if status == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "completed");
+    assert_eq!(env.lead(inside[1]).0, "client_rejected");
+    stop.send(true).expect("signal");
+    tokio::time::timeout(std::time::Duration::from_secs(10), worker).await.expect("stops").expect("no panic");
+}
