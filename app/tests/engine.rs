@@ -768,3 +768,20 @@ async fn the_background_worker_runs_queued_tasks_and_stops_on_request() {
     stop.send(true).expect("signal");
     tokio::time::timeout(std::time::Duration::from_secs(10), worker).await.expect("stops").expect("no panic");
 }
+
+#[test]
+fn batches_larger_than_the_bind_limit_work() {
+    // SQLite accepts at most 32,766 bound values per statement: every list is chunked.
+    let env = Env::new(TestDb::sqlite());
+    let mut csv = String::from("Lead ID,Rejection Reason\n");
+    for i in 0..40_000 {
+        csv.push_str(&format!("{},r\n", 50_000_000 + i));
+    }
+    let file = env.file("big.csv", csv.as_bytes());
+    let task = env
+        .submit(&env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason"), &file)
+        .expect("submit");
+    let (ran, end) = env.worker(40_000).run_one(RunLimits::default()).expect("run").expect("task");
+    assert_eq!((ran, end), (task, RunEnd::Completed));
+    assert_eq!(env.counts(task), BTreeMap::from([("not_found", 40_000)]));
+}

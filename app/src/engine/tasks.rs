@@ -709,16 +709,19 @@ impl Runner<'_> {
             self.check_claim(conn, task.id)?;
             // Rows committed before a restart are not applied again.
             let lines: Vec<i64> = inputs.iter().map(|r| i64::try_from(r.line).unwrap_or(i64::MAX)).collect();
-            let committed: std::collections::HashSet<i64> = rejection_task_rows::table
-                .filter(
-                    rejection_task_rows::task_id
-                        .eq(task.id)
-                        .and(rejection_task_rows::row_number.eq_any(&lines)),
-                )
-                .select(rejection_task_rows::row_number)
-                .load::<i64>(conn)?
-                .into_iter()
-                .collect();
+            let mut committed = std::collections::HashSet::new();
+            for chunk in lines.chunks(IN_CHUNK) {
+                committed.extend(
+                    rejection_task_rows::table
+                        .filter(
+                            rejection_task_rows::task_id
+                                .eq(task.id)
+                                .and(rejection_task_rows::row_number.eq_any(chunk)),
+                        )
+                        .select(rejection_task_rows::row_number)
+                        .load::<i64>(conn)?,
+                );
+            }
             let inputs: Vec<RowInput> = inputs
                 .into_iter()
                 .filter(|r| !committed.contains(&i64::try_from(r.line).unwrap_or(i64::MAX)))
