@@ -193,7 +193,6 @@ diesel::table! {
         outcome -> Text,
         lead_id -> Nullable<BigInt>,
         message -> Text,
-        match_key -> Nullable<Text>,
     }
 }
 

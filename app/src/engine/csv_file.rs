@@ -496,16 +496,6 @@ impl LineCounter {
     }
 }
 
-/// Counts the data rows (for progress), streaming.
-pub fn count_rows(path: &Path, shape: &FileShape) -> Result<u64, FileRefusal> {
-    let mut reader = RowReader::open(path, shape.delimiter, shape.data_offset, shape.data_line)?;
-    let mut n = 0;
-    while reader.next_row()?.is_some() {
-        n += 1;
-    }
-    Ok(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,12 +611,5 @@ mod tests {
             FileRefusal::MissingColumn("Email".into()).to_string(),
             "The column \"Email\" is not in the file's header row."
         );
-    }
-
-    #[test]
-    fn counts_rows() {
-        let f = file(b"id,reason\n1,a\n\n2,b\n");
-        let shape = inspect(f.path()).unwrap();
-        assert_eq!(count_rows(f.path(), &shape).unwrap(), 2);
     }
 }

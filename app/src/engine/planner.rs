@@ -176,14 +176,6 @@ impl Seen {
             self.leads.insert(id);
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
 }
 
 /// The outcome of one row.
@@ -195,7 +187,6 @@ pub struct RowResult {
     pub outcome: Outcome,
     pub lead_id: Option<i64>,
     pub message: String,
-    pub key: Option<String>,
 }
 
 /// A status change to apply.
@@ -229,18 +220,17 @@ pub fn plan_batch(
     let mut plan = BatchPlan::default();
     for row in rows {
         let RowInput { line, identifier, reason, parsed, duplicate_of } = row;
-        let result = |outcome, lead_id, message: String, key| RowResult {
+        let result = |outcome, lead_id, message: String| RowResult {
             line,
             identifier: identifier.clone(),
             reason: reason.clone(),
             outcome,
             lead_id,
             message,
-            key,
         };
         let key = match parsed {
             Err(why) => {
-                plan.rows.push(result(Outcome::Invalid, None, why, None));
+                plan.rows.push(result(Outcome::Invalid, None, why));
                 continue;
             }
             Ok(key) => key,
@@ -248,32 +238,32 @@ pub fn plan_batch(
         let stored = key.stored();
         if let Some(first) = duplicate_of.or_else(|| seen.keys.get(&stored).copied()) {
             let msg = format!("the same identifier is on row {first}");
-            plan.rows.push(result(Outcome::DuplicateInFile, None, msg, Some(stored)));
+            plan.rows.push(result(Outcome::DuplicateInFile, None, msg));
             continue;
         }
         let lead = match found.get(&key) {
             None => {
                 seen.remember(stored.clone(), line, None);
                 let msg = "no lead of this campaign matches".to_owned();
-                plan.rows.push(result(Outcome::NotFound, None, msg, Some(stored)));
+                plan.rows.push(result(Outcome::NotFound, None, msg));
                 continue;
             }
             Some(Found::Many(n)) => {
                 seen.remember(stored.clone(), line, None);
                 let msg = format!("matches {n} leads; use the Lead ID instead");
-                plan.rows.push(result(Outcome::Ambiguous, None, msg, Some(stored)));
+                plan.rows.push(result(Outcome::Ambiguous, None, msg));
                 continue;
             }
             Some(Found::One(lead)) => lead,
         };
         if seen.leads.contains(&lead.id) {
             let msg = "this lead is on an earlier row".to_owned();
-            plan.rows.push(result(Outcome::DuplicateInFile, Some(lead.id), msg, Some(stored)));
+            plan.rows.push(result(Outcome::DuplicateInFile, Some(lead.id), msg));
             continue;
         }
         seen.remember(stored.clone(), line, Some(lead.id));
         let (outcome, message) = decide(settings, lead, &reason, &mut plan);
-        plan.rows.push(result(outcome, Some(lead.id), message, Some(stored)));
+        plan.rows.push(result(outcome, Some(lead.id), message));
     }
     plan
 }

@@ -488,6 +488,11 @@ impl Runner<'_> {
                 }
                 Err(e) => return Err(e),
             };
+            if task.rows_total.is_none() {
+                diesel::update(rejection_tasks::table.find(task_id))
+                    .set(rejection_tasks::rows_total.eq(Some(i64::try_from(slots.len()).unwrap_or(i64::MAX))))
+                    .execute(conn)?;
+            }
             // Pass 2, in lead id order (neighbouring leads share database pages), from the cursor.
             let done = match (phase.as_str(), u64::try_from(task.cursor_line).unwrap_or(0)) {
                 (_, 0) => 0,
@@ -663,13 +668,6 @@ impl Runner<'_> {
         let identifier_index =
             shape.column(&task.identifier_column).map_err(|e| Setup::Fail(e.to_string()))?;
         let reason_index = shape.column(&task.reason_column).map_err(|e| Setup::Fail(e.to_string()))?;
-        if task.rows_total.is_none() {
-            let total = csv_file::count_rows(path, &shape).map_err(|e| Setup::Fail(e.to_string()))?;
-            diesel::update(rejection_tasks::table.find(task.id))
-                .set(rejection_tasks::rows_total.eq(Some(i64::try_from(total).unwrap_or(i64::MAX))))
-                .execute(conn)
-                .map_err(|e| Setup::Db(e.into()))?;
-        }
         let caps = caps::table
             .filter(caps::campaign_id.eq(task.campaign_id))
             .select((caps::id, caps::supplier_id, caps::period))
@@ -1131,7 +1129,6 @@ fn insert_rows(conn: &mut DbConn, task_id: i64, rows: &[RowResult]) -> Result<()
                 rejection_task_rows::outcome.eq(r.outcome.as_str()),
                 rejection_task_rows::lead_id.eq(r.lead_id),
                 rejection_task_rows::message.eq(r.message.as_str()),
-                rejection_task_rows::match_key.eq(r.key.as_deref()),
             )
         })
         .collect();

@@ -7,8 +7,5 @@ ALTER TABLE rejection_tasks ADD COLUMN phase TEXT NOT NULL DEFAULT 'rows' CHECK 
 ALTER TABLE rejection_tasks ADD COLUMN cursor_line BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE rejection_tasks ADD COLUMN remaining_cursor BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE rejection_tasks ADD COLUMN delimiter TEXT NOT NULL DEFAULT ',';
--- The identifier as matched (normalised), for "duplicate in file" across batches and restarts
--- (read back in row order on resume, so it needs no index of its own).
-ALTER TABLE rejection_task_rows ADD COLUMN match_key TEXT;
 -- At most one running task per campaign, whichever worker claims it.
 CREATE UNIQUE INDEX rejection_tasks_one_running ON rejection_tasks (campaign_id) WHERE status = 'running';
