@@ -1,6 +1,9 @@
 //! Sendback's web application: routes, pages and server functions (compiled for the server with
 //! `ssr` and for the browser with `hydrate`), plus the server-only domain and data layers.
 
+// The Import Rejections form's view type is deep.
+#![recursion_limit = "256"]
+
 pub mod account;
 pub mod components;
 pub mod domain;
@@ -72,6 +75,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=|| view! { <Redirect path="/leads"/> } ssr=ssr.clone()/>
                     <Route path=path!("leads") view=leads::AllLeadsPage ssr=ssr.clone()/>
                     <Route path=path!("leads/import-rejections") view=rejections::ImportRejectionsPage ssr=ssr.clone()/>
+                    <Route path=path!("leads/import-rejections/tasks/:id") view=rejections::TaskPage ssr=ssr.clone()/>
                     <Route path=path!("users") view=users::UsersPage ssr=ssr.clone()/>
                     <Route path=path!("reports") view=reports::ReportsPage ssr=ssr/>
                 </ParentRoute>

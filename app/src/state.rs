@@ -12,6 +12,24 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub clock: SharedClock,
     pub sessions: SessionSettings,
+    pub uploads: UploadSettings,
+}
+
+/// Where uploaded CSV files go and how large they may be.
+#[derive(Debug, Clone)]
+pub struct UploadSettings {
+    pub storage: crate::engine::tasks::Storage,
+    /// Refused beyond this (at most [`crate::engine::csv_file::MAX_FILE_BYTES`]).
+    pub max_bytes: u64,
+}
+
+impl UploadSettings {
+    pub fn new(dir: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            storage: crate::engine::tasks::Storage::new(dir),
+            max_bytes: crate::engine::csv_file::MAX_FILE_BYTES,
+        }
+    }
 }
 
 /// How long a signed-in session lasts.

@@ -13,6 +13,7 @@ use app::db::schema::*;
 use app::db::users::{UserContext, load_context};
 use app::db::{DbConn, seed};
 use app::engine::tasks::{self, ModeRequest, RunEnd, RunLimits, Storage, SubmitError, TaskRequest};
+use app::engine::views;
 use app::engine::worker::Worker;
 use app::rejections::TaskOptions;
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
@@ -117,13 +118,16 @@ impl Env {
         id
     }
 
+    /// Rows per outcome, counted from the outcome rows; the counts kept on the task agree.
     fn counts(&self, task: i64) -> BTreeMap<&'static str, i64> {
-        tasks::outcome_counts(&mut self.conn(), task)
-            .expect("counts")
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(o, n)| (o.as_str(), n))
-            .collect()
+        let from_rows = tasks::outcome_counts(&mut self.conn(), task).expect("counts");
+        let stored: String = rejection_tasks::table
+            .find(task)
+            .select(rejection_tasks::outcome_counts)
+            .first(&mut self.conn())
+            .expect("task");
+        assert_eq!(tasks::parse_counts(&stored), from_rows, "counts kept on the task");
+        from_rows.into_iter().filter(|(_, n)| *n > 0).map(|(o, n)| (o.as_str(), n)).collect()
     }
 
     fn lead(&self, id: i64) -> (String, Option<String>, bool) {
@@ -494,7 +498,7 @@ struct Snapshot {
     events: Vec<(i64, String)>,
     caps: Vec<(i64, NaiveDate, i64)>,
     rows: Vec<(i64, String, Option<i64>, String)>,
-    tasks: Vec<(String, Option<i64>, i64, i64)>,
+    tasks: Vec<(String, Option<i64>, i64, i64, String, i64)>,
 }
 
 fn snapshot(conn: &mut DbConn) -> Snapshot {
@@ -543,6 +547,8 @@ fn snapshot(conn: &mut DbConn) -> Snapshot {
                 rejection_tasks::rows_total,
                 rejection_tasks::rows_done,
                 rejection_tasks::remaining_accepted,
+                rejection_tasks::outcome_counts,
+                rejection_tasks::cap_units_released,
             ))
             .order(rejection_tasks::id)
             .load(conn)
@@ -784,4 +790,98 @@ fn batches_larger_than_the_bind_limit_work() {
     let (ran, end) = env.worker(40_000).run_one(RunLimits::default()).expect("run").expect("task");
     assert_eq!((ran, end), (task, RunEnd::Completed));
     assert_eq!(env.counts(task), BTreeMap::from([("not_found", 40_000)]));
+}
+
+#[test]
+fn the_preview_matches_the_run_and_changes_nothing() {
+    for env in Env::all() {
+        let l = env.db.label;
+        let inside = env.leads_where("Home Insurance UK", "received", 1, 6, 25);
+        let outside = env.leads_where("Home Insurance UK", "received", 9, 40, 3);
+        let mut rows: Vec<(String, &str)> = inside.iter().map(|id| (id.to_string(), "Bad lead")).collect();
+        rows.extend(outside.iter().map(|id| (id.to_string(), "Old")));
+        rows.push((inside[0].to_string(), "again"));
+        rows.push(("999999999".into(), "nobody"));
+        rows.push(("abc".into(), "typo"));
+        let file = env.file("preview.csv", &lead_id_csv(&rows));
+        let mut req = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+        req.options = TaskOptions {
+            move_outside_to_accepted: true,
+            reject_affiliate_events: true,
+            move_remaining_to_accepted: true,
+            count_towards_cap: true,
+        };
+        let client = env.user("client@sendback.test");
+        let before = snapshot(&mut env.conn());
+        let preview = tasks::preview(&mut env.conn(), &client, &req, &file, now().date()).expect("preview");
+        assert_eq!(snapshot(&mut env.conn()), before, "{l}: a preview writes nothing");
+        assert_eq!(preview.window_start, NaiveDate::from_ymd_opt(2026, 11, 19).expect("date"), "{l}");
+        assert_eq!(preview.rows, rows.len() as i64, "{l}");
+        let cap_before = cap_total(&mut env.conn(), "Home Insurance UK");
+        let task = env.run(&req, &file);
+        let previewed: BTreeMap<&str, i64> =
+            preview.counts.iter().filter(|(_, n)| *n > 0).map(|(o, n)| (o.as_str(), *n)).collect();
+        assert_eq!(previewed, env.counts(task), "{l}: the preview predicted the outcomes");
+        assert_eq!(
+            previewed,
+            BTreeMap::from([
+                ("rejected", inside.len() as i64),
+                ("accepted_outside_window", 3),
+                ("duplicate_in_file", 1),
+                ("not_found", 1),
+                ("invalid", 1),
+            ]),
+            "{l}"
+        );
+        let (remaining, units): (i64, i64) = rejection_tasks::table
+            .find(task)
+            .select((rejection_tasks::remaining_accepted, rejection_tasks::cap_units_released))
+            .first(&mut env.conn())
+            .expect("task");
+        assert_eq!(preview.remaining_to_accept, remaining, "{l}: remaining leads");
+        assert!(remaining > 0, "{l}");
+        assert_eq!(preview.cap_units, units, "{l}: cap units");
+        assert_eq!(cap_before - cap_total(&mut env.conn(), "Home Insurance UK"), units, "{l}");
+    }
+}
+
+#[test]
+fn an_upload_starts_one_task_and_only_for_its_owner() {
+    for env in Env::all() {
+        let l = env.db.label;
+        let client = env.user("client@sendback.test");
+        let bolt = env.user("bolt@sendback.test");
+        let storage = env.storage();
+        std::fs::create_dir_all(&storage.dir).expect("dir");
+        let key = Storage::new_key();
+        std::fs::write(storage.path_of(&key), b"Lead ID,Rejection Reason\n1,x\n").expect("write");
+        let upload = tasks::record_upload(&mut env.conn(), &client, "mine.csv", &key, 26, "00", now())
+            .expect("upload");
+        let mut req = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+        req.request_key = Some(format!("upload-{upload}"));
+        // Another user cannot use it, whatever id they send.
+        let theirs = tasks::submit_upload(&mut env.conn(), &storage, &bolt, &req, upload, now());
+        assert!(matches!(theirs, Err(SubmitError::Refused { field: "file", .. })), "{l}: {theirs:?}");
+        let a = tasks::submit_upload(&mut env.conn(), &storage, &client, &req, upload, now()).expect("a");
+        let b = tasks::submit_upload(&mut env.conn(), &storage, &client, &req, upload, now()).expect("b");
+        assert_eq!(a, b, "{l}: the same form twice is one task");
+        assert_eq!(count(&mut env.conn(), "SELECT COUNT(*) AS n FROM rejection_tasks"), 1, "{l}");
+        // The task page and history: the client who started it and owner staff; nobody else.
+        let owner = env.user("owner@sendback.test");
+        let viewer = env.user("viewer@sendback.test");
+        let other = env.user("other@sendback.test");
+        let view = views::task_view(&mut env.conn(), &client, a).expect("view").expect("visible");
+        assert_eq!(
+            (view.file_name.as_str(), view.campaign.as_str()),
+            ("mine.csv", "Home Insurance UK"),
+            "{l}"
+        );
+        assert!(views::task_view(&mut env.conn(), &owner, a).expect("view").is_some(), "{l}");
+        for who in [&bolt, &viewer, &other] {
+            assert!(views::task_view(&mut env.conn(), who, a).expect("view").is_none(), "{l}: {}", who.email);
+            assert!(views::task_history(&mut env.conn(), who, 20).expect("history").is_empty(), "{l}");
+        }
+        assert_eq!(views::task_history(&mut env.conn(), &client, 20).expect("history").len(), 1, "{l}");
+        assert_eq!(views::task_history(&mut env.conn(), &owner, 20).expect("history").len(), 1, "{l}");
+    }
 }

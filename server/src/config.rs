@@ -79,6 +79,9 @@ pub struct ServeArgs {
     /// Mark the session cookie `Secure` (set this when serving over HTTPS).
     #[arg(long, env = "SENDBACK_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Largest CSV file accepted for a rejection task, in MB (1–256).
+    #[arg(long, env = "SENDBACK_MAX_UPLOAD_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub max_upload_mb: u64,
 }
 
 impl ServeArgs {
@@ -100,6 +103,7 @@ impl Default for ServeArgs {
             session_idle_minutes: 30,
             session_max_hours: 12,
             secure_cookies: false,
+            max_upload_mb: 256,
         }
     }
 }

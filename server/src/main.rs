@@ -104,15 +104,18 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
             "the browser bundle is missing: pages render but will not become interactive (run `make build`)"
         );
     }
+    let mut uploads = app::state::UploadSettings::new(database.data_dir.join("uploads"));
+    uploads.max_bytes = args.max_upload_mb * 1024 * 1024;
     let state = AppState {
         pool,
         leptos_options,
         clock: std::sync::Arc::new(app::clock::SystemClock),
         sessions: args.session_settings(),
+        uploads,
     };
     tokio::spawn(server::clean_up_periodically(state.clone(), Duration::from_secs(600)));
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
-    let storage = app::engine::tasks::Storage::new(database.data_dir.join("uploads"));
+    let storage = state.uploads.storage.clone();
     let worker = app::engine::worker::Worker::new(state.pool.clone(), storage, state.clock.clone());
     let worker = tokio::spawn(worker.run_forever(worker_stopped));
     let router = server::router(state);

@@ -56,6 +56,7 @@ fn test_app(sessions: SessionSettings) -> TestApp {
         leptos_options: leptos::config::LeptosOptions::builder().output_name("sendback").build(),
         clock: std::sync::Arc::new(clock.clone()),
         sessions,
+        uploads: app::state::UploadSettings::new(dir.path().join("uploads")),
     };
     TestApp { router: server::router(state.clone()), state, clock, _dir: dir }
 }

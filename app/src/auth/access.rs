@@ -63,6 +63,11 @@ pub async fn sign_out(session: &Session) -> Result<(), AppError> {
 pub async fn optional_user() -> Result<Option<UserContext>, AppError> {
     let state = app_state()?;
     let session = session().await?;
+    user_of_session(&state, &session).await
+}
+
+/// The user signed in on `session`, if any (plain HTTP handlers call this directly).
+pub async fn user_of_session(state: &AppState, session: &Session) -> Result<Option<UserContext>, AppError> {
     let Some(user_id) = session.get::<i64>(USER_KEY).await.map_err(session_err)? else {
         return Ok(None);
     };
@@ -71,13 +76,13 @@ pub async fn optional_user() -> Result<Option<UserContext>, AppError> {
     let now = state.clock.now().and_utc().timestamp();
     let s = state.sessions;
     if now - seen > s.idle_timeout.num_seconds() || now - created > s.absolute_lifetime.num_seconds() {
-        sign_out(&session).await?;
+        sign_out(session).await?;
         return Ok(None);
     }
     let user = state.db(move |conn| users::load_context(conn, user_id)).await?;
     if user.is_none() {
         // The account is gone.
-        sign_out(&session).await?;
+        sign_out(session).await?;
         return Ok(None);
     }
     if now - seen >= TOUCH_EVERY_SECS {
@@ -100,8 +105,14 @@ pub async fn require_owner() -> Result<UserContext, AppError> {
 /// A client user holding "Reject Leads as a Client", or 403.
 pub async fn require_reject_permission() -> Result<UserContext, AppError> {
     let user = current_user().await?;
+    may_reject(&user)?;
+    Ok(user)
+}
+
+/// 403 unless `user` is a client user holding "Reject Leads as a Client".
+pub fn may_reject(user: &UserContext) -> Result<(), AppError> {
     if user.role == Role::ClientUser && user.can_reject_leads && user.client_id.is_some() {
-        Ok(user)
+        Ok(())
     } else {
         Err(AppError::Forbidden)
     }

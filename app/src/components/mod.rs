@@ -70,6 +70,9 @@ fn Shell(me: Me) -> impl IntoView {
                     {me.can_reject_leads.then(|| view! {
                         <li><A href="/leads/import-rejections">"Import Rejections"</A></li>
                     })}
+                    {me.is_owner.then(|| view! {
+                        <li><A href="/leads/import-rejections">"Rejection tasks"</A></li>
+                    })}
                 </ul>
                 {me.is_owner.then(|| view! {
                     <p class="nav-heading" id="nav-instance">"Instance"</p>

@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{campaigns, leads, suppliers};
+use super::schema::{campaign_fields, campaigns, leads, suppliers};
 use super::users::{Role, UserContext};
 use super::{DbConn, DbError};
 
@@ -75,5 +75,27 @@ pub fn campaigns_of_client(
         .filter(campaigns::instance_id.eq(instance_id).and(campaigns::client_id.eq(client_id)))
         .select((campaigns::id, campaigns::name, campaigns::max_rejection_days))
         .order(campaigns::name)
+        .load(conn)?)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct FieldRow {
+    pub id: i64,
+    pub campaign_id: i64,
+    pub label: String,
+    pub kind: String,
+}
+
+/// The deduplicated fields of `campaign_ids` (those can identify a lead), in form order.
+pub fn dedupe_fields(conn: &mut DbConn, campaign_ids: &[i64]) -> Result<Vec<FieldRow>, DbError> {
+    Ok(campaign_fields::table
+        .filter(campaign_fields::campaign_id.eq_any(campaign_ids).and(campaign_fields::dedupe.eq(true)))
+        .select((
+            campaign_fields::id,
+            campaign_fields::campaign_id,
+            campaign_fields::label,
+            campaign_fields::kind,
+        ))
+        .order((campaign_fields::campaign_id, campaign_fields::position))
         .load(conn)?)
 }

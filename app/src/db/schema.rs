@@ -181,6 +181,8 @@ diesel::table! {
         cursor_line -> BigInt,
         remaining_cursor -> BigInt,
         delimiter -> Text,
+        outcome_counts -> Text,
+        cap_units_released -> BigInt,
     }
 }
 

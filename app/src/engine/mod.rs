@@ -4,4 +4,5 @@
 pub mod csv_file;
 pub mod planner;
 pub mod tasks;
+pub mod views;
 pub mod worker;

@@ -48,10 +48,15 @@ impl Storage {
         self.dir.join(key)
     }
 
+    /// A fresh server-chosen file name.
+    pub fn new_key() -> String {
+        format!("{:032x}.csv", rand::random::<u128>())
+    }
+
     /// Copies `source` in under a fresh server-chosen name; returns (key, size, sha256).
     fn store(&self, source: &Path) -> std::io::Result<(String, u64, String)> {
         std::fs::create_dir_all(&self.dir)?;
-        let key = format!("{:032x}.csv", rand::random::<u128>());
+        let key = Self::new_key();
         let dest = self.path_of(&key);
         let mut input = std::fs::File::open(source)?;
         let mut output = std::fs::OpenOptions::new().write(true).create_new(true).open(&dest)?;
@@ -227,57 +232,259 @@ pub fn submit(
     }
     let v = validate(conn, user, req, file, now.date())?;
     let (key, size, sha) = storage.store(file)?;
+    let result = write_transaction(conn, |conn| {
+        let upload_id = record_upload(conn, user, &req.original_name, &key, size, &sha, now)?;
+        insert_task(conn, user, req, &v, upload_id, now)
+    });
+    if result.is_err() {
+        // Nothing refers to the stored copy.
+        let _ = std::fs::remove_file(storage.path_of(&key));
+    }
+    finish_submit(conn, user, req, result)
+}
+
+/// Queues a task on a file the user uploaded earlier ([`record_upload`]). A repeated
+/// `request_key` returns the task it created.
+pub fn submit_upload(
+    conn: &mut DbConn,
+    storage: &Storage,
+    user: &UserContext,
+    req: &TaskRequest,
+    upload_id: i64,
+    now: NaiveDateTime,
+) -> Result<i64, SubmitError> {
+    if let Some(existing) = find_by_request_key(conn, user, req.request_key.as_deref())? {
+        return Ok(existing);
+    }
+    let upload = find_upload(conn, user, upload_id)?.ok_or_else(|| {
+        SubmitError::refused("file", "The uploaded file is no longer available. Choose the file again.")
+    })?;
+    let v = validate(conn, user, req, &storage.path_of(&upload.storage_key), now.date())?;
+    let result = write_transaction(conn, |conn| insert_task(conn, user, req, &v, upload.id, now));
+    finish_submit(conn, user, req, result)
+}
+
+/// A failed insert may have lost a race with the same request: return the task that won.
+fn finish_submit(
+    conn: &mut DbConn,
+    user: &UserContext,
+    req: &TaskRequest,
+    result: Result<i64, SubmitError>,
+) -> Result<i64, SubmitError> {
+    if result.is_err()
+        && let Some(existing) = find_by_request_key(conn, user, req.request_key.as_deref())?
+    {
+        return Ok(existing);
+    }
+    result
+}
+
+/// An upload the user made, as a task needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRef {
+    pub id: i64,
+    pub storage_key: String,
+    pub original_name: String,
+}
+
+/// The user's own upload `upload_id` (nobody else's, whatever id the browser sends).
+pub fn find_upload(
+    conn: &mut DbConn,
+    user: &UserContext,
+    upload_id: i64,
+) -> Result<Option<UploadRef>, DbError> {
+    Ok(uploads::table
+        .filter(
+            uploads::id
+                .eq(upload_id)
+                .and(uploads::user_id.eq(user.id))
+                .and(uploads::instance_id.eq(user.instance_id)),
+        )
+        .select((uploads::id, uploads::storage_key, uploads::original_name))
+        .first::<(i64, String, String)>(conn)
+        .optional()?
+        .map(|(id, storage_key, original_name)| UploadRef { id, storage_key, original_name }))
+}
+
+/// Records a file already stored under `storage_key`; returns its id.
+pub fn record_upload(
+    conn: &mut DbConn,
+    user: &UserContext,
+    original_name: &str,
+    storage_key: &str,
+    size: u64,
+    sha256: &str,
+    now: NaiveDateTime,
+) -> Result<i64, diesel::result::Error> {
+    let original_name: String = original_name.chars().take(255).collect();
+    diesel::insert_into(uploads::table)
+        .values((
+            uploads::instance_id.eq(user.instance_id),
+            uploads::user_id.eq(user.id),
+            uploads::original_name.eq(&original_name),
+            uploads::storage_key.eq(storage_key),
+            uploads::size_bytes.eq(i64::try_from(size).unwrap_or(i64::MAX)),
+            uploads::sha256.eq(sha256),
+            uploads::created_at.eq(now),
+        ))
+        .returning(uploads::id)
+        .get_result(conn)
+}
+
+fn insert_task(
+    conn: &mut DbConn,
+    user: &UserContext,
+    req: &TaskRequest,
+    v: &Validated,
+    upload_id: i64,
+    now: NaiveDateTime,
+) -> Result<i64, SubmitError> {
     let (mode, field_id) = match v.mode {
         IdentifierMode::LeadId => ("lead_id", None),
         IdentifierMode::Uid => ("uid", None),
         IdentifierMode::Field { field_id, .. } => ("field", Some(field_id)),
     };
-    let original_name: String = req.original_name.chars().take(255).collect();
-    let result = write_transaction(conn, |conn| {
-        let upload_id: i64 = diesel::insert_into(uploads::table)
-            .values((
-                uploads::instance_id.eq(v.instance_id),
-                uploads::user_id.eq(user.id),
-                uploads::original_name.eq(&original_name),
-                uploads::storage_key.eq(&key),
-                uploads::size_bytes.eq(i64::try_from(size).unwrap_or(i64::MAX)),
-                uploads::sha256.eq(&sha),
-                uploads::created_at.eq(now),
-            ))
-            .returning(uploads::id)
-            .get_result(conn)?;
-        let id: i64 = diesel::insert_into(rejection_tasks::table)
-            .values((
-                rejection_tasks::instance_id.eq(v.instance_id),
-                rejection_tasks::campaign_id.eq(v.campaign_id),
-                rejection_tasks::user_id.eq(user.id),
-                rejection_tasks::upload_id.eq(upload_id),
-                rejection_tasks::request_key.eq(req.request_key.as_deref()),
-                rejection_tasks::identifier_mode.eq(mode),
-                rejection_tasks::identifier_field_id.eq(field_id),
-                rejection_tasks::identifier_column.eq(&req.identifier_column),
-                rejection_tasks::reason_column.eq(&req.reason_column),
-                rejection_tasks::reject_from.eq(req.reject_from),
-                rejection_tasks::move_outside_to_accepted.eq(req.options.move_outside_to_accepted),
-                rejection_tasks::reject_affiliate_events.eq(req.options.reject_affiliate_events),
-                rejection_tasks::move_remaining_to_accepted.eq(req.options.move_remaining_to_accepted),
-                rejection_tasks::count_towards_cap.eq(req.options.count_towards_cap),
-                rejection_tasks::status.eq(TaskStatus::Queued.as_str()),
-                rejection_tasks::created_at.eq(now),
-                rejection_tasks::delimiter.eq((v.shape.delimiter as char).to_string()),
-            ))
-            .returning(rejection_tasks::id)
-            .get_result(conn)?;
-        Ok::<_, SubmitError>(id)
-    });
-    if result.is_err() {
-        // Nothing refers to the stored copy.
-        let _ = std::fs::remove_file(storage.path_of(&key));
-        if let Some(existing) = find_by_request_key(conn, user, req.request_key.as_deref())? {
-            return Ok(existing);
+    Ok(diesel::insert_into(rejection_tasks::table)
+        .values((
+            rejection_tasks::instance_id.eq(v.instance_id),
+            rejection_tasks::campaign_id.eq(v.campaign_id),
+            rejection_tasks::user_id.eq(user.id),
+            rejection_tasks::upload_id.eq(upload_id),
+            rejection_tasks::request_key.eq(req.request_key.as_deref()),
+            rejection_tasks::identifier_mode.eq(mode),
+            rejection_tasks::identifier_field_id.eq(field_id),
+            rejection_tasks::identifier_column.eq(&req.identifier_column),
+            rejection_tasks::reason_column.eq(&req.reason_column),
+            rejection_tasks::reject_from.eq(req.reject_from),
+            rejection_tasks::move_outside_to_accepted.eq(req.options.move_outside_to_accepted),
+            rejection_tasks::reject_affiliate_events.eq(req.options.reject_affiliate_events),
+            rejection_tasks::move_remaining_to_accepted.eq(req.options.move_remaining_to_accepted),
+            rejection_tasks::count_towards_cap.eq(req.options.count_towards_cap),
+            rejection_tasks::status.eq(TaskStatus::Queued.as_str()),
+            rejection_tasks::created_at.eq(now),
+            rejection_tasks::delimiter.eq((v.shape.delimiter as char).to_string()),
+        ))
+        .returning(rejection_tasks::id)
+        .get_result(conn)?)
+}
+
+/// What a task would do, worked out without writing anything ("Preview outcomes").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    /// Data rows read (= the sum of `counts`).
+    pub rows: i64,
+    pub counts: Vec<(Outcome, i64)>,
+    /// R: the reject-from date, or today.
+    pub reference_date: NaiveDate,
+    /// The first day inside the window (R − N).
+    pub window_start: NaiveDate,
+    /// Option 4: `received` leads of the campaign that would move to accepted.
+    pub remaining_to_accept: i64,
+    /// Option 5: cap units that would be given back.
+    pub cap_units: i64,
+}
+
+/// Rows per lookup while previewing.
+const PREVIEW_CHUNK: usize = 5000;
+
+/// Runs the file-level checks and the planner over the whole file, reading leads but changing
+/// nothing. Leads may still change before the task runs; the task decides again then.
+pub fn preview(
+    conn: &mut DbConn,
+    user: &UserContext,
+    req: &TaskRequest,
+    file: &Path,
+    today: NaiveDate,
+) -> Result<Preview, SubmitError> {
+    let v = validate(conn, user, req, file, today)?;
+    let settings = PlanSettings {
+        reference_date: req.reject_from.unwrap_or(today),
+        max_rejection_days: v.max_rejection_days,
+        options: req.options,
+    };
+    let caps = load_caps(conn, v.campaign_id)?;
+    let campaign = CampaignRef { instance_id: v.instance_id, campaign_id: v.campaign_id };
+    let until = remaining_until(settings.reference_date);
+    let refuse = |e: csv_file::FileRefusal| SubmitError::refused("file", e.to_string());
+    let mut reader =
+        RowReader::open(file, v.shape.delimiter, v.shape.data_offset, v.shape.data_line).map_err(refuse)?;
+    let mut seen = Seen::default();
+    let mut counts: HashMap<Outcome, i64> = HashMap::new();
+    let (mut rows, mut received_changed, mut cap_units) = (0_i64, 0_i64, 0_i64);
+    let mut batch: Vec<RowInput> = Vec::with_capacity(PREVIEW_CHUNK);
+    loop {
+        let row = reader.next_row().map_err(refuse)?;
+        let at_end = row.is_none();
+        if let Some(row) = row {
+            batch.push(read_input(&row, v.mode, v.identifier_index, v.reason_index));
+        }
+        if batch.len() >= PREVIEW_CHUNK || (at_end && !batch.is_empty()) {
+            let keys: Vec<&Key> = batch.iter().filter_map(|r| r.parsed.as_ref().ok()).collect();
+            let found = find_leads(conn, campaign, v.mode, &keys)?;
+            let received_at: HashMap<i64, NaiveDateTime> = found
+                .values()
+                .filter_map(|f| if let Found::One(l) = f { Some((l.id, l.received_at)) } else { None })
+                .collect();
+            let plan = planner::plan_batch(&settings, std::mem::take(&mut batch), &found, &mut seen);
+            for r in &plan.rows {
+                *counts.entry(r.outcome).or_default() += 1;
+                rows += 1;
+            }
+            received_changed += plan
+                .changes
+                .iter()
+                .filter(|c| {
+                    c.from == LeadStatus::Received && received_at.get(&c.lead_id).is_some_and(|t| *t < until)
+                })
+                .count() as i64;
+            cap_units += cap_give_backs(&caps, &plan.release_caps_of).values().sum::<i64>();
+        }
+        if at_end {
+            break;
         }
     }
-    result
+    let remaining_to_accept = if req.options.move_remaining_to_accepted {
+        let received: i64 = leads::table
+            .filter(
+                leads::campaign_id
+                    .eq(v.campaign_id)
+                    .and(leads::status.eq(LeadStatus::Received.as_str()))
+                    .and(leads::received_at.lt(until)),
+            )
+            .count()
+            .get_result(conn)?;
+        (received - received_changed).max(0)
+    } else {
+        0
+    };
+    Ok(Preview {
+        rows,
+        counts: Outcome::ALL.iter().map(|o| (*o, counts.get(o).copied().unwrap_or(0))).collect(),
+        reference_date: settings.reference_date,
+        window_start: settings.window_start(),
+        remaining_to_accept,
+        cap_units,
+    })
+}
+
+/// Option 4 moves leads received before this instant: the end of day R.
+fn remaining_until(reference_date: NaiveDate) -> NaiveDateTime {
+    reference_date
+        .checked_add_days(Days::new(1))
+        .unwrap_or(NaiveDate::MAX)
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+}
+
+/// The campaign's caps: (cap id, supplier it is limited to, period).
+fn load_caps(conn: &mut DbConn, campaign_id: i64) -> Result<Vec<(i64, Option<i64>, CapPeriod)>, DbError> {
+    Ok(caps::table
+        .filter(caps::campaign_id.eq(campaign_id))
+        .select((caps::id, caps::supplier_id, caps::period))
+        .load::<(i64, Option<i64>, String)>(conn)?
+        .into_iter()
+        .filter_map(|(id, supplier, period)| Some((id, supplier, CapPeriod::parse(&period)?)))
+        .collect())
 }
 
 fn find_by_request_key(
@@ -547,9 +754,7 @@ impl Runner<'_> {
             set_phase(conn, task_id, &phase)?;
         }
         if phase == "remaining" {
-            let until =
-                setup.settings.reference_date.checked_add_days(Days::new(1)).unwrap_or(NaiveDate::MAX);
-            let until = until.and_hms_opt(0, 0, 0).unwrap_or_default();
+            let until = remaining_until(setup.settings.reference_date);
             let mut cursor = task.remaining_cursor;
             loop {
                 if limits.max_batches.is_some_and(|max| batches >= max) {
@@ -668,14 +873,7 @@ impl Runner<'_> {
         let identifier_index =
             shape.column(&task.identifier_column).map_err(|e| Setup::Fail(e.to_string()))?;
         let reason_index = shape.column(&task.reason_column).map_err(|e| Setup::Fail(e.to_string()))?;
-        let caps = caps::table
-            .filter(caps::campaign_id.eq(task.campaign_id))
-            .select((caps::id, caps::supplier_id, caps::period))
-            .load::<(i64, Option<i64>, String)>(conn)
-            .map_err(|e| Setup::Db(e.into()))?
-            .into_iter()
-            .filter_map(|(id, supplier, period)| Some((id, supplier, CapPeriod::parse(&period)?)))
-            .collect();
+        let caps = load_caps(conn, task.campaign_id).map_err(Setup::Db)?;
         let settings = PlanSettings {
             reference_date: task.reject_from.unwrap_or(task.created_at.date()),
             max_rejection_days: max_days,
@@ -725,13 +923,17 @@ impl Runner<'_> {
                 .filter(|r| !committed.contains(&i64::try_from(r.line).unwrap_or(i64::MAX)))
                 .collect();
             let keys: Vec<&Key> = inputs.iter().filter_map(|r| r.parsed.as_ref().ok()).collect();
-            let found = timed(|t| &mut t.lookup, || find_leads(conn, task, setup.mode, &keys))?;
+            let found = timed(|t| &mut t.lookup, || find_leads(conn, task.campaign(), setup.mode, &keys))?;
             let n_rows = inputs.len();
             let plan = planner::plan_batch(&setup.settings, inputs, &found, &mut Seen::default());
-            timed(|t| &mut t.apply, || apply_plan(conn, task, setup, &plan, now))?;
+            let units = timed(|t| &mut t.apply, || apply_plan(conn, task, setup, &plan, now))?;
             timed(|t| &mut t.outcomes, || insert_rows(conn, task.id, &plan.rows))?;
+            let counts: String =
+                rejection_tasks::table.find(task.id).select(rejection_tasks::outcome_counts).first(conn)?;
             diesel::update(rejection_tasks::table.find(task.id))
                 .set((
+                    rejection_tasks::outcome_counts.eq(merge_counts(&counts, &plan.rows)),
+                    rejection_tasks::cap_units_released.eq(rejection_tasks::cap_units_released + units),
                     rejection_tasks::phase.eq(if last.group == 0 { "rows" } else { "rows_rest" }),
                     rejection_tasks::cursor_offset.eq(last.lead_id),
                     rejection_tasks::cursor_line.eq(i64::try_from(last.line).unwrap_or(i64::MAX)),
@@ -860,12 +1062,21 @@ impl Slot {
 
 /// The row as the planner reads it.
 fn row_input(row: &csv_file::RawRow, setup: &TaskSetup) -> RowInput {
+    read_input(row, setup.mode, setup.identifier_index, setup.reason_index)
+}
+
+fn read_input(
+    row: &csv_file::RawRow,
+    mode: IdentifierMode,
+    identifier_index: usize,
+    reason_index: usize,
+) -> RowInput {
     let cells = if row.unterminated_quote {
         Err("a quoted value is never closed; this row and everything after it could not be read".to_owned())
     } else {
-        row.text(setup.identifier_index).and_then(|id| row.text(setup.reason_index).map(|r| (id, r)))
+        row.text(identifier_index).and_then(|id| row.text(reason_index).map(|r| (id, r)))
     };
-    RowInput::new(row.line, setup.mode, cells)
+    RowInput::new(row.line, mode, cells)
 }
 
 /// Looks up pending text keys; slots whose key names exactly one lead join group 0.
@@ -880,7 +1091,7 @@ fn resolve(
         return Ok(());
     }
     let keys: Vec<&Key> = pending.iter().map(|(_, k)| k).collect();
-    let found = find_leads(conn, task, mode, &keys)?;
+    let found = find_leads(conn, task.campaign(), mode, &keys)?;
     for (index, key) in pending.drain(..) {
         if let Some(Found::One(lead)) = found.get(&key) {
             slots[index].group = 0;
@@ -937,10 +1148,23 @@ fn lead_state((id, status, received_at, supplier_id, cap_released): LeadTuple) -
     Some(LeadState { id, status: LeadStatus::parse(&status)?, received_at, supplier_id, cap_released })
 }
 
+/// The campaign a task works on, and its instance.
+#[derive(Debug, Clone, Copy)]
+struct CampaignRef {
+    instance_id: i64,
+    campaign_id: i64,
+}
+
+impl TaskRow {
+    fn campaign(&self) -> CampaignRef {
+        CampaignRef { instance_id: self.instance_id, campaign_id: self.campaign_id }
+    }
+}
+
 /// The campaign's leads matching the batch's keys.
 fn find_leads(
     conn: &mut DbConn,
-    task: &TaskRow,
+    campaign: CampaignRef,
     mode: IdentifierMode,
     keys: &[&Key],
 ) -> Result<HashMap<Key, Found>, DbError> {
@@ -952,7 +1176,7 @@ fn find_leads(
                 keys.iter().filter_map(|k| if let Key::LeadId(id) = k { Some(*id) } else { None }).collect();
             for chunk in ids.chunks(IN_CHUNK) {
                 let rows: Vec<LeadTuple> = leads::table
-                    .filter(leads::campaign_id.eq(task.campaign_id).and(leads::id.eq_any(chunk)))
+                    .filter(leads::campaign_id.eq(campaign.campaign_id).and(leads::id.eq_any(chunk)))
                     .select(cols)
                     .load(conn)?;
                 for lead in rows.into_iter().filter_map(lead_state) {
@@ -969,8 +1193,8 @@ fn find_leads(
                 let rows: Vec<(String, LeadTuple)> = leads::table
                     .filter(
                         leads::instance_id
-                            .eq(task.instance_id)
-                            .and(leads::campaign_id.eq(task.campaign_id))
+                            .eq(campaign.instance_id)
+                            .and(leads::campaign_id.eq(campaign.campaign_id))
                             .and(leads::uid.eq_any(chunk)),
                     )
                     .select((leads::uid, cols))
@@ -994,7 +1218,7 @@ fn find_leads(
                         lead_values::field_id
                             .eq(field_id)
                             .and(lead_values::normalized.eq_any(chunk))
-                            .and(leads::campaign_id.eq(task.campaign_id)),
+                            .and(leads::campaign_id.eq(campaign.campaign_id)),
                     )
                     .select((lead_values::normalized, cols))
                     .load(conn)?;
@@ -1025,14 +1249,14 @@ diesel::table! {
 }
 
 /// Applies a batch plan: status changes (guarded by the status they were planned from), history,
-/// affiliate events, cap give-backs.
+/// affiliate events, cap give-backs. Returns the cap units given back.
 fn apply_plan(
     conn: &mut DbConn,
     task: &TaskRow,
     setup: &TaskSetup,
     plan: &BatchPlan,
     now: NaiveDateTime,
-) -> Result<(), BatchError> {
+) -> Result<i64, BatchError> {
     // The batch's changes go into a per-connection temporary table, then one `UPDATE … FROM`
     // and one `INSERT … SELECT` apply them: SQLite and PostgreSQL do the per-lead work
     // themselves, in id order, instead of one statement per lead.
@@ -1087,16 +1311,10 @@ fn apply_plan(
         .set(affiliate_events::status.eq("rejected"))
         .execute(conn)?;
     }
+    let mut units = 0;
     if !plan.release_caps_of.is_empty() {
-        let mut give_back: HashMap<(i64, NaiveDate), i64> = HashMap::new();
-        for lead in &plan.release_caps_of {
-            for (cap_id, supplier, period) in &setup.caps {
-                if supplier.is_none_or(|s| s == lead.supplier_id) {
-                    *give_back.entry((*cap_id, period.period_start(lead.received_at.date()))).or_default() +=
-                        1;
-                }
-            }
-        }
+        let give_back = cap_give_backs(&setup.caps, &plan.release_caps_of);
+        units = give_back.values().sum();
         for ((cap_id, period_start), n) in give_back {
             diesel::update(
                 cap_usage::table
@@ -1114,7 +1332,40 @@ fn apply_plan(
                 .execute(conn)?;
         }
     }
-    Ok(())
+    Ok(units)
+}
+
+/// (cap id, first day of its period) → units the leads give back: one per cap each lead counted
+/// in (the campaign's caps, and the caps of the lead's supplier).
+fn cap_give_backs(
+    caps: &[(i64, Option<i64>, CapPeriod)],
+    leads: &[LeadState],
+) -> HashMap<(i64, NaiveDate), i64> {
+    let mut give_back: HashMap<(i64, NaiveDate), i64> = HashMap::new();
+    for lead in leads {
+        for (cap_id, supplier, period) in caps {
+            if supplier.is_none_or(|s| s == lead.supplier_id) {
+                *give_back.entry((*cap_id, period.period_start(lead.received_at.date()))).or_default() += 1;
+            }
+        }
+    }
+    give_back
+}
+
+/// Adds a batch's outcomes to the task's stored counts (a JSON object, outcome → rows).
+fn merge_counts(stored: &str, rows: &[RowResult]) -> String {
+    let mut counts: std::collections::BTreeMap<String, i64> =
+        serde_json::from_str(stored).unwrap_or_default();
+    for row in rows {
+        *counts.entry(row.outcome.as_str().to_owned()).or_default() += 1;
+    }
+    serde_json::to_string(&counts).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The stored counts, one entry per outcome in [`Outcome::ALL`] order.
+pub fn parse_counts(stored: &str) -> Vec<(Outcome, i64)> {
+    let counts: std::collections::BTreeMap<String, i64> = serde_json::from_str(stored).unwrap_or_default();
+    Outcome::ALL.iter().map(|o| (*o, counts.get(o.as_str()).copied().unwrap_or(0))).collect()
 }
 
 fn insert_rows(conn: &mut DbConn, task_id: i64, rows: &[RowResult]) -> Result<(), BatchError> {

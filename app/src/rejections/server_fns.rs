@@ -1,8 +1,12 @@
-//! Rejection server functions. Every one requires "Reject Leads as a Client" (403 otherwise).
+//! Rejection server functions. Starting or previewing a task requires "Reject Leads as a
+//! Client" (403 otherwise); reading tasks is also open to owner staff. All of them act only
+//! within the caller's instance and, for client users, on their own client's campaigns.
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
+use super::model::{PreviewSummary, TaskForm, TaskSummary, TaskView};
 use crate::error::AppError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,21 +15,201 @@ pub struct RejectionCampaign {
     pub name: String,
     /// `None`: the campaign accepts no rejection tasks.
     pub max_rejection_days: Option<i32>,
+    /// The deduplicated fields, which can identify a lead.
+    pub fields: Vec<FieldOption>,
 }
 
-/// The campaigns of the user's client, with their maximum rejection time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldOption {
+    pub id: i64,
+    pub label: String,
+    /// `email`, `phone` or `text`.
+    pub kind: String,
+}
+
+/// Tasks shown in the history.
+pub const HISTORY_LENGTH: i64 = 20;
+
+/// The campaigns of the user's client, with their maximum rejection time and deduped fields.
 #[server(endpoint = "rejection_campaigns")]
 pub async fn rejection_campaigns() -> Result<Vec<RejectionCampaign>, AppError> {
     crate::auth::access::guarded(async {
         let user = crate::auth::access::require_reject_permission().await?;
         let (instance_id, client_id) = (user.instance_id, user.client_id.ok_or(AppError::Forbidden)?);
         let state = crate::state::app_state()?;
-        let rows =
-            state.db(move |conn| crate::db::leads::campaigns_of_client(conn, instance_id, client_id)).await?;
-        Ok(rows
+        let (campaigns, fields) = state
+            .db(move |conn| {
+                let campaigns = crate::db::leads::campaigns_of_client(conn, instance_id, client_id)?;
+                let ids: Vec<i64> = campaigns.iter().map(|c| c.id).collect();
+                let fields = crate::db::leads::dedupe_fields(conn, &ids)?;
+                Ok((campaigns, fields))
+            })
+            .await?;
+        Ok(campaigns
             .into_iter()
-            .map(|c| RejectionCampaign { id: c.id, name: c.name, max_rejection_days: c.max_rejection_days })
+            .map(|c| RejectionCampaign {
+                fields: fields
+                    .iter()
+                    .filter(|f| f.campaign_id == c.id)
+                    .map(|f| FieldOption { id: f.id, label: f.label.clone(), kind: f.kind.clone() })
+                    .collect(),
+                id: c.id,
+                name: c.name,
+                max_rejection_days: c.max_rejection_days,
+            })
             .collect())
     })
     .await
+}
+
+/// "Preview outcomes": what the task would do, without changing anything.
+#[server(endpoint = "preview_rejection_task", input = Json)]
+pub async fn preview_rejection_task(form: TaskForm) -> Result<PreviewSummary, AppError> {
+    crate::auth::access::guarded(async move {
+        let user = crate::auth::access::require_reject_permission().await?;
+        let state = crate::state::app_state()?;
+        let today = state.clock.now().date();
+        let req = ssr::task_request(&form, String::new())?;
+        let storage = state.uploads.storage.clone();
+        let upload_id = form.upload_id;
+        let outcome = state
+            .db(move |conn| {
+                let Some(upload) = crate::engine::tasks::find_upload(conn, &user, upload_id)? else {
+                    return Ok(Err(ssr::upload_gone()));
+                };
+                let path = storage.path_of(&upload.storage_key);
+                Ok(crate::engine::tasks::preview(conn, &user, &req, &path, today).map_err(ssr::submit_error))
+            })
+            .await??;
+        Ok(PreviewSummary {
+            rows: outcome.rows,
+            counts: outcome.counts,
+            reference_date: outcome.reference_date.to_string(),
+            window_start: outcome.window_start.to_string(),
+            max_rejection_days: i32::try_from((outcome.reference_date - outcome.window_start).num_days())
+                .unwrap_or(i32::MAX),
+            remaining_to_accept: form
+                .options
+                .move_remaining_to_accepted
+                .then_some(outcome.remaining_to_accept),
+            cap_units: form.options.count_towards_cap.then_some(outcome.cap_units),
+        })
+    })
+    .await
+}
+
+/// "Start Rejection Task": queues the task and returns its id. The same upload starts one task
+/// only: sending the form again (double click, Back) returns the task it started.
+#[server(endpoint = "start_rejection_task", input = Json)]
+pub async fn start_rejection_task(form: TaskForm) -> Result<i64, AppError> {
+    crate::auth::access::guarded(async move {
+        let user = crate::auth::access::require_reject_permission().await?;
+        let state = crate::state::app_state()?;
+        let now = state.clock.now();
+        let storage = state.uploads.storage.clone();
+        let upload_id = form.upload_id;
+        let mut req = ssr::task_request(&form, format!("upload-{upload_id}"))?;
+        let id = state
+            .db(move |conn| {
+                if let Some(upload) = crate::engine::tasks::find_upload(conn, &user, upload_id)? {
+                    req.original_name = upload.original_name;
+                }
+                Ok(crate::engine::tasks::submit_upload(conn, &storage, &user, &req, upload_id, now)
+                    .map_err(ssr::submit_error))
+            })
+            .await??;
+        tracing::info!(task_id = id, upload_id, "rejection task queued");
+        Ok(id)
+    })
+    .await
+}
+
+/// A task's page: progress, counts, options, affected leads. "Not found" for a task the user
+/// may not see.
+#[server(endpoint = "rejection_task")]
+pub async fn rejection_task(id: i64) -> Result<TaskView, AppError> {
+    crate::auth::access::guarded(async move {
+        let user = crate::auth::access::current_user().await?;
+        super::http::may_read_tasks(&user)?;
+        let state = crate::state::app_state()?;
+        state
+            .db(move |conn| crate::engine::views::task_view(conn, &user, id))
+            .await?
+            .ok_or(AppError::NotFound)
+    })
+    .await
+}
+
+/// The newest tasks: a client user's own, or (owner staff) everyone's in the instance.
+#[server(endpoint = "rejection_task_history")]
+pub async fn rejection_task_history() -> Result<Vec<TaskSummary>, AppError> {
+    crate::auth::access::guarded(async move {
+        let user = crate::auth::access::current_user().await?;
+        super::http::may_read_tasks(&user)?;
+        let state = crate::state::app_state()?;
+        Ok(state.db(move |conn| crate::engine::views::task_history(conn, &user, HISTORY_LENGTH)).await?)
+    })
+    .await
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use crate::engine::tasks::{ModeRequest, SubmitError, TaskRequest};
+    use crate::error::AppError;
+    use crate::rejections::{IdentifierChoice, TaskForm};
+
+    pub fn upload_gone() -> AppError {
+        AppError::invalid("file", "The uploaded file is no longer available. Choose the file again.")
+    }
+
+    /// The form as the engine takes it; `Invalid` names the field that is missing or malformed.
+    pub fn task_request(form: &TaskForm, request_key: String) -> Result<TaskRequest, AppError> {
+        let campaign_id = form
+            .campaign_id
+            .ok_or_else(|| AppError::invalid("campaign", "Choose the campaign the leads came from."))?;
+        if form.identifier_column.is_empty() {
+            return Err(AppError::invalid(
+                "identifier_column",
+                "Choose the column of your file that holds the identifier.",
+            ));
+        }
+        if form.reason_column.is_empty() {
+            return Err(AppError::invalid(
+                "reason_column",
+                "Choose the column of your file that holds the rejection reason.",
+            ));
+        }
+        let reject_from = match form.reject_from.trim() {
+            "" => None,
+            date => Some(date.parse::<chrono::NaiveDate>().map_err(|_| {
+                AppError::invalid("reject_from", "Enter the reject-from date as a date, e.g. 2026-11-20.")
+            })?),
+        };
+        Ok(TaskRequest {
+            campaign_id,
+            mode: match form.mode {
+                IdentifierChoice::LeadId => ModeRequest::LeadId,
+                IdentifierChoice::Uid => ModeRequest::Uid,
+                IdentifierChoice::Field(id) => ModeRequest::Field(id),
+            },
+            identifier_column: form.identifier_column.clone(),
+            reason_column: form.reason_column.clone(),
+            reject_from,
+            options: form.options,
+            request_key: (!request_key.is_empty()).then_some(request_key),
+            original_name: String::new(),
+        })
+    }
+
+    pub fn submit_error(err: SubmitError) -> AppError {
+        match err {
+            SubmitError::CampaignNotFound => AppError::invalid("campaign", "Choose one of your campaigns."),
+            SubmitError::Refused { field, message } => AppError::invalid(field, message),
+            SubmitError::Db(e) => e.into(),
+            SubmitError::Io(e) => {
+                tracing::error!(error = %e, "storing an upload");
+                AppError::Internal
+            }
+        }
+    }
 }

@@ -1,0 +1,280 @@
+//! Plain HTTP endpoints of rejection tasks, for what server functions do badly: the CSV upload
+//! (streamed to storage, never held in memory, size limit enforced while it arrives) and the
+//! results download (streamed from the database). Both check the session, the permission and
+//! the tenant like every server function.
+
+use std::io::Write;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use futures_util::StreamExt;
+use sha2::Digest;
+use tokio::io::AsyncWriteExt;
+use tower_sessions::Session;
+
+use super::model::{UploadPreview, UploadRefusal};
+use crate::auth::access::{may_reject, user_of_session};
+use crate::db::users::{Role, UserContext};
+use crate::engine::csv_file::{self, FileRefusal, RowReader};
+use crate::engine::tasks::{Storage, record_upload};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Data rows shown in the upload preview.
+pub const PREVIEW_ROWS: usize = 5;
+
+#[derive(Debug, serde::Deserialize)]
+pub struct UploadQuery {
+    /// The file's name on the user's computer (shown back, never used as a path).
+    #[serde(default)]
+    name: String,
+}
+
+fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(UploadRefusal { error: message.into() })).into_response()
+}
+
+fn refuse_app(err: &AppError) -> Response {
+    let status = StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let message = match err {
+        AppError::Forbidden => super::NO_PERMISSION.to_owned(),
+        other => other.to_string(),
+    };
+    refuse(status, message)
+}
+
+/// The signed-in user, or the response refusing the request.
+async fn signed_in(state: &AppState, session: &Session) -> Result<UserContext, Response> {
+    match user_of_session(state, session).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(refuse_app(&AppError::Unauthenticated)),
+        Err(err) => Err(refuse_app(&err)),
+    }
+}
+
+/// A file name fit to show: its last path component, no control characters, at most 255
+/// characters.
+fn display_name(raw: &str) -> String {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = last.chars().filter(|c| !c.is_control()).take(255).collect();
+    if clean.trim().is_empty() { "upload.csv".to_owned() } else { clean }
+}
+
+fn delimiter_name(d: u8) -> String {
+    match d {
+        b',' => "comma (,)".to_owned(),
+        b';' => "semicolon (;)".to_owned(),
+        b'\t' => "tab".to_owned(),
+        b'|' => "pipe (|)".to_owned(),
+        other => format!("\"{}\"", other as char),
+    }
+}
+
+/// `POST /api/uploads?name=<file name>` with the file as the request body. Answers with what
+/// the task will read ([`UploadPreview`]) or a plain-words refusal ([`UploadRefusal`]).
+pub async fn upload(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let user = match signed_in(&state, &session).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    if let Err(err) = may_reject(&user) {
+        return refuse_app(&err);
+    }
+    let limit = state.uploads.max_bytes;
+    let too_large = || refuse(StatusCode::PAYLOAD_TOO_LARGE, FileRefusal::TooLarge { limit }.to_string());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return too_large();
+    }
+    let storage = state.uploads.storage.clone();
+    let key = Storage::new_key();
+    let stored = match receive(&storage, &key, body, limit).await {
+        Ok(Received::Stored { size, sha256 }) => (size, sha256),
+        Ok(Received::TooLarge) => return too_large(),
+        Err(err) => {
+            tracing::warn!(error = %err, "upload interrupted");
+            return refuse(StatusCode::BAD_REQUEST, "The upload was interrupted. Choose the file again.");
+        }
+    };
+    let name = display_name(&query.name);
+    let now = state.clock.now();
+    let path = storage.path_of(&key);
+    let pool = state.pool.clone();
+    let outcome = tokio::task::spawn_blocking(move || -> Result<Result<UploadPreview, String>, AppError> {
+        let (shape, rows) = match read_preview(&path) {
+            Ok(read) => read,
+            Err(refusal) => {
+                let _ = std::fs::remove_file(&path);
+                return Ok(Err(refusal.to_string()));
+            }
+        };
+        let mut conn = pool.get().map_err(|e| AppError::from(crate::db::DbError::from(e)))?;
+        let (size, sha256) = stored;
+        let upload_id = record_upload(&mut conn, &user, &name, &key, size, &sha256, now)
+            .map_err(|e| AppError::from(crate::db::DbError::Query(e)))?;
+        Ok(Ok(UploadPreview {
+            upload_id,
+            file_name: name,
+            size_bytes: size,
+            delimiter: delimiter_name(shape.delimiter),
+            headers: shape.headers,
+            rows,
+        }))
+    })
+    .await;
+    match outcome {
+        Ok(Ok(Ok(preview))) => (StatusCode::OK, Json(preview)).into_response(),
+        Ok(Ok(Err(refusal))) => refuse(StatusCode::UNPROCESSABLE_ENTITY, refusal),
+        Ok(Err(err)) => refuse_app(&err),
+        Err(err) => {
+            tracing::error!(error = %err, "upload preview task");
+            refuse_app(&AppError::Internal)
+        }
+    }
+}
+
+enum Received {
+    Stored { size: u64, sha256: String },
+    TooLarge,
+}
+
+/// Streams `body` into `<storage>/<key>` (via a `.part` file, renamed once complete and synced).
+async fn receive(storage: &Storage, key: &str, body: Body, limit: u64) -> std::io::Result<Received> {
+    tokio::fs::create_dir_all(&storage.dir).await?;
+    let part = storage.path_of(&format!("{key}.part"));
+    let result = async {
+        let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&part).await?;
+        let mut hasher = sha2::Sha256::new();
+        let mut size = 0_u64;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Ok(Received::TooLarge);
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await?;
+        }
+        file.sync_all().await?;
+        tokio::fs::rename(&part, storage.path_of(key)).await?;
+        let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Received::Stored { size, sha256 })
+    }
+    .await;
+    if !matches!(result, Ok(Received::Stored { .. })) {
+        let _ = tokio::fs::remove_file(&part).await;
+    }
+    result
+}
+
+/// The file-level checks and the first rows as the task will read them.
+fn read_preview(path: &std::path::Path) -> Result<(csv_file::FileShape, Vec<Vec<String>>), FileRefusal> {
+    let shape = csv_file::inspect(path)?;
+    let mut reader = RowReader::open(path, shape.delimiter, shape.data_offset, shape.data_line)?;
+    let mut rows = Vec::new();
+    while rows.len() < PREVIEW_ROWS {
+        let Some(row) = reader.next_row()? else { break };
+        rows.push(row.cells.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect());
+    }
+    Ok((shape, rows))
+}
+
+/// Who may read tasks: owner staff, and client users holding the permission.
+pub fn may_read_tasks(user: &UserContext) -> Result<(), AppError> {
+    if user.role == Role::OwnerStaff { Ok(()) } else { may_reject(user) }
+}
+
+/// `GET /leads/import-rejections/tasks/{id}/results.csv`: the per-row results, streamed.
+pub async fn results(State(state): State<AppState>, session: Session, Path(task_id): Path<i64>) -> Response {
+    let user = match signed_in(&state, &session).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    if let Err(err) = may_read_tasks(&user) {
+        return refuse_app(&err);
+    }
+    let check_user = user.clone();
+    match state.db(move |conn| crate::engine::views::may_see(conn, &check_user, task_id)).await {
+        Ok(true) => {}
+        Ok(false) => return refuse_app(&AppError::NotFound),
+        Err(err) => return refuse_app(&AppError::from(err)),
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
+    let pool = state.pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChannelWriter { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) };
+        let written = pool
+            .get()
+            .map_err(crate::db::DbError::from)
+            .and_then(|mut conn| crate::engine::tasks::write_results_csv(&mut conn, task_id, &mut out));
+        if let Err(err) =
+            written.and_then(|()| out.flush().map_err(|e| crate::db::DbError::Config(e.to_string())))
+        {
+            tracing::error!(error = %err, task_id, "writing the results file");
+            let _ = tx.blocking_send(Err(std::io::Error::other("the results file could not be written")));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"sendback-task-{task_id}-results.csv\""),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+const CHUNK: usize = 64 * 1024;
+
+/// A blocking writer that hands 64 KB chunks to the response body.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the download was cancelled"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_name;
+
+    #[test]
+    fn file_names_are_shown_without_paths_or_control_characters() {
+        assert_eq!(display_name("C:\\Users\\me\\rejects.csv"), "rejects.csv");
+        assert_eq!(display_name("../../etc/passwd"), "passwd");
+        assert_eq!(display_name("a\u{0}b\n.csv"), "ab.csv");
+        assert_eq!(display_name(""), "upload.csv");
+    }
+}

@@ -1,0 +1,147 @@
+//! The page of one rejection task: live progress while it runs, then counts per outcome, the
+//! options it ran with, the leads it changed, and the results file.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+use super::model::{Outcome, TaskStatus, TaskView};
+use super::server_fns::rejection_task;
+use crate::components::ErrorPage;
+use crate::error::AppError;
+
+/// How often a queued or running task is asked for again.
+const POLL_MS: u64 = 1000;
+
+#[component]
+pub fn TaskPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok());
+    let tick = RwSignal::new(0_u32);
+    let task = Resource::new(
+        move || (id(), tick.get()),
+        |(id, _)| async move {
+            match id {
+                Some(id) => rejection_task(id).await,
+                None => Err(AppError::NotFound),
+            }
+        },
+    );
+    // While the task is not finished, ask again every second (in the browser only).
+    Effect::new(move |_| {
+        if let Some(Ok(t)) = task.get()
+            && !t.is_finished()
+        {
+            set_timeout(move || tick.update(|n| *n += 1), std::time::Duration::from_millis(POLL_MS));
+        }
+    });
+    view! {
+        <Transition fallback=|| view! { <p>"Loading the task…"</p> }>
+            {move || Suspend::new(async move {
+                match task.await {
+                    Ok(t) => view! { <TaskDetails task=t/> }.into_any(),
+                    Err(err) => view! { <Title text="Not found"/><ErrorPage err/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn TaskDetails(task: TaskView) -> impl IntoView {
+    let title = format!("Rejection task {}", task.id);
+    let done = task.rows_done;
+    let progress = match task.rows_total {
+        Some(total) => {
+            let percent = if total > 0 { done * 100 / total } else { 100 };
+            view! {
+                <progress aria-label="Task progress" max=total.max(1).to_string()
+                    value=(if total > 0 { done } else { 1 }).to_string()></progress>
+                <p class="progress-text">{format!("{done} of {total} rows ({percent}%)")}</p>
+            }
+            .into_any()
+        }
+        None => view! {
+            <progress aria-label="Task progress"></progress>
+            <p class="progress-text">"Waiting to start…"</p>
+        }
+        .into_any(),
+    };
+    let status_text = match (&task.status, &task.failure_reason) {
+        (TaskStatus::Failed, Some(reason)) => format!("Failed: {reason}"),
+        (status, _) => status.label().to_owned(),
+    };
+    let o = task.options;
+    let yes_no = |b: bool| if b { "Yes" } else { "No" };
+    let finished = task.status == TaskStatus::Completed;
+    let results_href = format!("/leads/import-rejections/tasks/{}/results.csv", task.id);
+    view! {
+        <Title text=title.clone()/>
+        <p><A href="/leads/import-rejections">"← Import Rejections"</A></p>
+        <h1>{title}</h1>
+        <p class="lead">
+            {format!("{} · {} · started by {} on {} UTC", task.file_name, task.campaign, task.started_by, task.created_at)}
+        </p>
+        <section class="card" aria-labelledby="progress-heading">
+            <h2 id="progress-heading">"Progress"</h2>
+            <p>"Status: "<strong class=format!("badge task-{}", task.status.as_str()) data-testid="task-status">{status_text}</strong>
+                {task.finished_at.map(|t| format!(" · finished {t} UTC"))}</p>
+            {progress}
+            {finished.then(|| view! {
+                <p><a href=results_href class="button" download>"Download results"</a></p>
+            })}
+        </section>
+        <section aria-labelledby="counts-heading">
+            <h2 id="counts-heading">"Rows per outcome"</h2>
+            <table class="data compact">
+                <caption class="visually-hidden">"Rows per outcome"</caption>
+                <thead><tr><th scope="col">"Outcome"</th><th scope="col">"Rows"</th></tr></thead>
+                <tbody>
+                    {task.counts.iter().map(|(o, n)| view! {
+                        <tr data-outcome=o.as_str()><th scope="row">{o.label()}</th><td>{*n}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {(task.remaining_accepted > 0 || o.move_remaining_to_accepted).then(|| view! {
+                <p>{format!("Remaining leads moved to Accepted: {}", task.remaining_accepted)}</p>
+            })}
+            {o.count_towards_cap.then(|| view! {
+                <p>{format!("Cap units given back: {}", task.cap_units_released)}</p>
+            })}
+        </section>
+        <section aria-labelledby="options-heading">
+            <h2 id="options-heading">"How it ran"</h2>
+            <dl class="facts">
+                <dt>"Identifier"</dt><dd>{format!("{} (column \"{}\")", task.identifier, task.identifier_column)}</dd>
+                <dt>"Rejection Reason column"</dt><dd>{task.reason_column.clone()}</dd>
+                <dt>"Reject from the date"</dt><dd>{task.reject_from.clone().unwrap_or_else(|| "Not set (the day the task was started)".to_owned())}</dd>
+                <dt>"Move leads older than maximum rejected date to accepted"</dt><dd>{yes_no(o.move_outside_to_accepted)}</dd>
+                <dt>"Reject affiliate events"</dt><dd>{yes_no(o.reject_affiliate_events)}</dd>
+                <dt>"Move any remaining leads to accepted"</dt><dd>{yes_no(o.move_remaining_to_accepted)}</dd>
+                <dt>"Count these rejections towards the cap"</dt><dd>{yes_no(o.count_towards_cap)}</dd>
+            </dl>
+        </section>
+        {finished.then(|| view! {
+            <section aria-labelledby="affected-heading">
+                <h2 id="affected-heading">"Leads changed"</h2>
+                {if task.affected.is_empty() {
+                    view! { <p>"This task changed no lead."</p> }.into_any()
+                } else {
+                    view! {
+                        <p class="hint">"The first leads this task changed, in file order; the results file lists every row."</p>
+                        <ul class="affected">
+                            {task.affected.iter().map(|a| {
+                                let what = if a.outcome == Outcome::Rejected { "Client Rejected" } else { "Accepted" };
+                                view! {
+                                    <li><A href=format!("/leads/{}", a.lead_id)>{format!("Lead {}", a.lead_id)}</A>
+                                        {format!(" (row {}) → {what}", a.row)}</li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+            </section>
+        })}
+    }
+}
