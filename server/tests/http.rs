@@ -144,6 +144,49 @@ impl TestApp {
         n > 0
     }
 
+    /// Sends a file to the upload endpoint, as the page does.
+    async fn upload(&self, name: &str, body: Vec<u8>, cookie: Option<&str>, length: bool) -> Reply {
+        let mut req = Request::post(format!("/api/uploads?name={}", urlencode(name)))
+            .header(header::HOST, "127.0.0.1:3000")
+            .header(header::CONTENT_TYPE, "text/csv");
+        if length {
+            req = req.header(header::CONTENT_LENGTH, body.len());
+        }
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        self.send(req.body(Body::from(body)).expect("request")).await
+    }
+
+    /// Calls a server function that takes JSON.
+    async fn call_json(&self, name: &str, args: serde_json::Value, cookie: &str) -> Reply {
+        let req = Request::post(format!("/api/{name}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::HOST, "127.0.0.1:3000")
+            .header(header::COOKIE, cookie);
+        self.send(req.body(Body::from(args.to_string())).expect("request")).await
+    }
+
+    /// Files in upload storage (complete or partial).
+    fn stored_files(&self) -> usize {
+        std::fs::read_dir(&self.state.uploads.storage.dir).map(|d| d.count()).unwrap_or(0)
+    }
+
+    /// Received leads of Home Insurance UK from the last two days.
+    fn fresh_leads(&self, n: i64) -> Vec<i64> {
+        let mut conn = self.state.pool.get().expect("conn");
+        let since = app::clock::Clock::now(&self.clock) - TimeDelta::days(2);
+        leads::table
+            .inner_join(campaigns::table)
+            .filter(campaigns::name.eq("Home Insurance UK"))
+            .filter(leads::status.eq("received").and(leads::received_at.gt(since)))
+            .select(leads::id)
+            .order(leads::id)
+            .limit(n)
+            .load(&mut conn)
+            .expect("leads")
+    }
+
     fn user_count(&self) -> i64 {
         let mut conn = self.state.pool.get().expect("conn");
         users::table.count().get_result(&mut conn).expect("count")
@@ -529,4 +572,129 @@ async fn pages_need_a_session_and_are_never_cached() {
     let r = app.get("/users", Some(&owner)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("viewer@sendback.test"));
+}
+
+#[tokio::test]
+async fn uploads_need_a_session_and_the_permission() {
+    let app = TestApp::new();
+    let csv = b"Lead ID,Reason\n1,x\n".to_vec();
+    let r = app.upload("a.csv", csv.clone(), None, true).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    for who in ["viewer@sendback.test", "owner@sendback.test"] {
+        let cookie = app.login(who).await;
+        let r = app.upload("a.csv", csv.clone(), Some(&cookie), true).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{who}: {}", r.body);
+        assert!(r.body.contains("Reject Leads as a Client"), "{}", r.body);
+    }
+    assert_eq!(app.stored_files(), 0, "nothing kept");
+}
+
+#[tokio::test]
+async fn an_upload_is_previewed_started_once_run_and_its_results_downloaded() {
+    let app = TestApp::new();
+    let client = app.login("client@sendback.test").await;
+    let ids = app.fresh_leads(2);
+    assert_eq!(ids.len(), 2);
+    let csv = format!("Lead ID;Rejection Reason\r\n{};Wrong number\r\n{};=cmd()\r\n", ids[0], ids[1]);
+    let r = app.upload("C:\\exports\\rejects.csv", csv.into_bytes(), Some(&client), true).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let preview: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    assert_eq!(preview["file_name"], "rejects.csv");
+    assert_eq!(preview["delimiter"], "semicolon (;)");
+    assert_eq!(preview["headers"], serde_json::json!(["Lead ID", "Rejection Reason"]));
+    assert_eq!(preview["rows"][0], serde_json::json!([ids[0].to_string(), "Wrong number"]));
+    let upload_id = preview["upload_id"].as_i64().expect("id");
+    let campaign: i64 = {
+        let mut conn = app.state.pool.get().expect("conn");
+        campaigns::table
+            .filter(campaigns::name.eq("Home Insurance UK"))
+            .select(campaigns::id)
+            .first(&mut conn)
+            .expect("c")
+    };
+    let form = serde_json::json!({ "form": {
+        "upload_id": upload_id, "campaign_id": campaign, "mode": "lead_id",
+        "identifier_column": "Lead ID", "reason_column": "Rejection Reason", "reject_from": "",
+        "options": { "move_outside_to_accepted": false, "reject_affiliate_events": false,
+                     "move_remaining_to_accepted": false, "count_towards_cap": false } } });
+    let r = app.call_json("preview_rejection_task", form.clone(), &client).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let summary: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    assert_eq!(summary["rows"], 2);
+    assert_eq!(summary["counts"][0], serde_json::json!(["rejected", 2]));
+    // Another user of the same instance cannot use the upload.
+    let bolt = app.login("bolt@sendback.test").await;
+    let r = app.call_json("start_rejection_task", form.clone(), &bolt).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    // Starting twice (double click) gives one task.
+    let first = app.call_json("start_rejection_task", form.clone(), &client).await;
+    let second = app.call_json("start_rejection_task", form.clone(), &client).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.body, second.body);
+    let task: i64 = first.body.parse().expect("task id");
+    let worker = app::engine::worker::Worker::new(
+        app.state.pool.clone(),
+        app.state.uploads.storage.clone(),
+        std::sync::Arc::new(app.clock.clone()),
+    );
+    let ran = tokio::task::spawn_blocking(move || worker.run_one(Default::default())).await.expect("join");
+    assert_eq!(ran.expect("run"), Some((task, app::engine::tasks::RunEnd::Completed)));
+    let r = app.call("rejection_task", &[("id", &task.to_string())], Some(&client)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let view: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    assert_eq!(view["status"], "completed");
+    assert_eq!(view["rows_done"], 2);
+    assert_eq!(view["affected"].as_array().map(Vec::len), Some(2));
+    let path = format!("/leads/import-rejections/tasks/{task}/results.csv");
+    let r = app.get(&path, Some(&client)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.headers[header::CONTENT_TYPE].to_str().expect("type").starts_with("text/csv"));
+    let lines: Vec<&str> = r.body.lines().collect();
+    assert_eq!(lines[0], "\"row\",\"identifier\",\"reason\",\"outcome\",\"lead_id\",\"message\"");
+    assert_eq!(lines[1], format!("\"2\",\"{0}\",\"Wrong number\",\"rejected\",\"{0}\",\"\"", ids[0]));
+    assert_eq!(lines[2], format!("\"3\",\"{0}\",\"'=cmd()\",\"rejected\",\"{0}\",\"\"", ids[1]));
+    // Nobody else's: another client user (404), no permission (403), another instance (404).
+    assert_eq!(app.get(&path, Some(&bolt)).await.status, StatusCode::NOT_FOUND);
+    let viewer = app.login("viewer@sendback.test").await;
+    assert_eq!(app.get(&path, Some(&viewer)).await.status, StatusCode::FORBIDDEN);
+    let other = app.login("other@sendback.test").await;
+    assert_eq!(app.get(&path, Some(&other)).await.status, StatusCode::NOT_FOUND);
+    let r = app.call("rejection_task", &[("id", &task.to_string())], Some(&other)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let owner = app.login("owner@sendback.test").await;
+    assert_eq!(app.get(&path, Some(&owner)).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn refused_uploads_say_why_and_keep_nothing() {
+    let mut app = TestApp::new();
+    let client = app.login("client@sendback.test").await;
+    // Beyond axum's 2 MB default body limit: accepted.
+    let mut big = String::from("Lead ID,Reason\n");
+    while big.len() < 3 * 1024 * 1024 {
+        big.push_str("123456,Duplicate lead sent twice\n");
+    }
+    let r = app.upload("big.csv", big.into_bytes(), Some(&client), false).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(app.stored_files(), 1);
+    let refusals: [(&[u8], &str); 3] = [
+        (b"PK\x03\x04\x14\x00\x06\x00rest of an xlsx", "not a CSV file"),
+        (b"", "empty"),
+        (b"\n\n", "empty"),
+    ];
+    for (body, expected) in refusals {
+        let r = app.upload("x.csv", body.to_vec(), Some(&client), true).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(r.body.contains(expected), "{expected}: {}", r.body);
+    }
+    // Over the configured limit: refused whether or not the size is declared up front.
+    let mut state = app.state.clone();
+    state.uploads.max_bytes = 1024 * 1024;
+    app.router = server::router(state);
+    for declared in [true, false] {
+        let r = app.upload("huge.csv", vec![b'a'; 1024 * 1024 + 1], Some(&client), declared).await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+        assert!(r.body.contains("larger than 1 MB"), "{}", r.body);
+    }
+    assert_eq!(app.stored_files(), 1, "refused files are not kept");
 }
