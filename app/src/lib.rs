@@ -76,6 +76,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("leads") view=leads::AllLeadsPage ssr=ssr.clone()/>
                     <Route path=path!("leads/import-rejections") view=rejections::ImportRejectionsPage ssr=ssr.clone()/>
                     <Route path=path!("leads/import-rejections/tasks/:id") view=rejections::TaskPage ssr=ssr.clone()/>
+                    <Route path=path!("leads/:id") view=leads::LeadPage ssr=ssr.clone()/>
                     <Route path=path!("users") view=users::UsersPage ssr=ssr.clone()/>
                     <Route path=path!("reports") view=reports::ReportsPage ssr=ssr/>
                 </ParentRoute>

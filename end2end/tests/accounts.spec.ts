@@ -18,11 +18,11 @@ test('a wrong password gets a clear message and no session', async ({ page }) =>
 });
 
 const sidebars: Array<[string, string[]]> = [
-  ['owner@sendback.test', ['All leads', 'Users', 'Reports']],
+  ['owner@sendback.test', ['All leads', 'Rejection tasks', 'Users', 'Reports']],
   ['client@sendback.test', ['All leads', 'Import Rejections']],
   ['viewer@sendback.test', ['All leads']],
   ['bolt@sendback.test', ['All leads', 'Import Rejections']],
-  ['other@sendback.test', ['All leads', 'Users', 'Reports']],
+  ['other@sendback.test', ['All leads', 'Rejection tasks', 'Users', 'Reports']],
 ];
 
 for (const [email, links] of sidebars) {
@@ -55,7 +55,8 @@ test('the owner grants the permission and the viewer then sees Import Rejections
   await gotoHydrated(viewer, '/leads');
   await expect(viewerShell.link('Import Rejections')).toBeVisible();
   await viewerShell.link('Import Rejections').click();
-  await expect(viewer.getByRole('heading', { level: 2, name: 'Your campaigns' })).toBeVisible();
+  await expect(viewer.getByRole('heading', { level: 1, name: 'Import Rejections' })).toBeVisible();
+  await expect(viewer.getByLabel('CSV file')).toBeVisible();
 
   // Put it back for the other tests.
   await owner.getByRole('button', { name: 'Revoke Reject Leads as a Client from viewer@sendback.test' }).click();

@@ -653,6 +653,16 @@ async fn an_upload_is_previewed_started_once_run_and_its_results_downloaded() {
     assert_eq!(lines[0], "\"row\",\"identifier\",\"reason\",\"outcome\",\"lead_id\",\"message\"");
     assert_eq!(lines[1], format!("\"2\",\"{0}\",\"Wrong number\",\"rejected\",\"{0}\",\"\"", ids[0]));
     assert_eq!(lines[2], format!("\"3\",\"{0}\",\"'=cmd()\",\"rejected\",\"{0}\",\"\"", ids[1]));
+    // Compressed (as browsers ask): the stream ends cleanly.
+    let req = Request::get(&path)
+        .header(header::HOST, "127.0.0.1:3000")
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .header(header::COOKIE, &client)
+        .body(Body::empty())
+        .expect("request");
+    let r = app.send(req).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::CONTENT_ENCODING], "gzip");
     // Nobody else's: another client user (404), no permission (403), another instance (404).
     assert_eq!(app.get(&path, Some(&bolt)).await.status, StatusCode::NOT_FOUND);
     let viewer = app.login("viewer@sendback.test").await;

@@ -1,9 +1,14 @@
-//! The leads list ("All leads").
+//! Leads: the list ("All leads") and the lead page.
 
+mod lead_page;
+pub mod model;
 pub mod server_fns;
+
+pub use lead_page::LeadPage;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::A;
 
 use crate::components::ErrorPage;
 use server_fns::recent_leads;
@@ -32,7 +37,7 @@ pub fn AllLeadsPage() -> impl IntoView {
                             <tbody>
                                 {rows.into_iter().map(|l| view! {
                                     <tr>
-                                        <td>{l.id}</td>
+                                        <td><A href=format!("/leads/{}", l.id)>{l.id}</A></td>
                                         <td>{l.campaign}</td>
                                         <td>{l.supplier}</td>
                                         <td>

@@ -41,3 +41,17 @@ pub async fn recent_leads() -> Result<Vec<LeadSummary>, AppError> {
     })
     .await
 }
+
+/// One lead, as its page shows it. "Not found" (404) for a lead the user may not see, exactly
+/// as for one that does not exist.
+#[server(endpoint = "lead_detail")]
+pub async fn lead_detail(id: i64) -> Result<super::model::LeadDetail, AppError> {
+    crate::auth::access::guarded(async move {
+        let user = crate::auth::access::current_user().await?;
+        let scope = crate::db::leads::Scope::of(&user);
+        let state = crate::state::app_state()?;
+        let today = state.clock.now().date();
+        state.db(move |conn| crate::db::leads::detail(conn, scope, id, today)).await?.ok_or(AppError::NotFound)
+    })
+    .await
+}

@@ -224,7 +224,9 @@ pub async fn results(State(state): State<AppState>, session: Session, Path(task_
             let _ = tx.blocking_send(Err(std::io::Error::other("the results file could not be written")));
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    // Fused: the compression layer may poll once more after the end.
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }).fuse();
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
