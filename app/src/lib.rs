@@ -55,12 +55,19 @@ pub fn App() -> impl IntoView {
     // Pages render completely before the response starts, so headers set while rendering (a
     // refreshed session cookie, a redirect, a 403/404 status) always reach the browser.
     let ssr = SsrMode::Async;
-    // Marks the page once the browser bundle has hydrated it (tests wait for this).
+    // Marks the page once the browser bundle has hydrated it (tests wait for this). Suspense
+    // boundaries finish hydrating in microtasks after this effect runs; a zero timeout waits
+    // for them, since a navigation while they hydrate breaks the page.
     Effect::new(move |_| {
         #[cfg(feature = "hydrate")]
-        if let Some(body) = leptos::prelude::document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
+        set_timeout(
+            || {
+                if let Some(body) = leptos::prelude::document().body() {
+                    let _ = body.set_attribute("data-hydrated", "true");
+                }
+            },
+            std::time::Duration::ZERO,
+        );
     });
     view! {
         <Stylesheet id="sendback" href="/pkg/sendback.css"/>

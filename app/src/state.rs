@@ -71,9 +71,12 @@ impl axum::extract::FromRef<AppState> for LeptosOptions {
 }
 
 /// The state, from inside a server function.
+#[track_caller]
 pub fn app_state() -> Result<AppState, crate::error::AppError> {
+    let caller = std::panic::Location::caller();
     leptos::prelude::use_context::<AppState>().ok_or_else(|| {
-        tracing::error!("AppState missing from the server function context");
+        let owner = leptos::prelude::Owner::current().map(|o| format!("{o:?}"));
+        tracing::error!(%caller, ?owner, "AppState missing from the server function context");
         crate::error::AppError::Internal
     })
 }

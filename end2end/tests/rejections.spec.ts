@@ -121,6 +121,7 @@ test('Lead IDs from the file input: preview, start, progress, counts, results, t
   await form.startButton.dblclick();
   await expect(page).toHaveURL(/\/leads\/import-rejections\/tasks\/\d+$/);
   const task = new TaskPage(page);
+  const taskId = task.id;
   await completes(task, preview);
   await screenshot(page, 'task-completed');
 
@@ -138,7 +139,7 @@ test('Lead IDs from the file input: preview, start, progress, counts, results, t
   await expect(page.getByRole('cell', { name: 'Received → Client Rejected' })).toBeVisible();
 
   await form.goto();
-  await expect(form.history.getByRole('link', { name: `Task ${task.id}` })).toBeVisible();
+  await expect(form.history.getByRole('link', { name: `Task ${taskId}` })).toBeVisible();
   expect(await form.historyRows()).toBe(tasksBefore + 1);
 });
 

@@ -18,17 +18,25 @@ const TOUCH_EVERY_SECS: i64 = 60;
 /// Sets the response status for `err` and hands it back; every server function's error goes
 /// through here.
 pub fn respond(err: AppError) -> AppError {
-    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>()
+    set_status(use_context::<leptos_axum::ResponseOptions>().as_ref(), &err);
+    err
+}
+
+fn set_status(resp: Option<&leptos_axum::ResponseOptions>, err: &AppError) {
+    if let Some(resp) = resp
         && let Ok(status) = axum::http::StatusCode::from_u16(err.status_code())
     {
         resp.set_status(status);
     }
-    err
 }
 
-/// Runs a server function body and sets the HTTP status when it fails.
+/// Runs a server function body and sets the HTTP status when it fails. The response options
+/// are taken before the body first awaits: during server rendering the reactive owner's
+/// ancestors (and so `use_context`) are not always reachable after an `.await`. For the same
+/// reason server functions take the state (`app_state`) before their first `.await`.
 pub async fn guarded<T>(body: impl Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
-    body.await.map_err(respond)
+    let resp = use_context::<leptos_axum::ResponseOptions>();
+    body.await.inspect_err(|err| set_status(resp.as_ref(), err))
 }
 
 pub async fn session() -> Result<Session, AppError> {

@@ -7,10 +7,10 @@ use diesel::prelude::*;
 use super::schema::{
     affiliate_events, campaign_fields, campaigns, lead_status_history, lead_values, leads, suppliers, users,
 };
-use crate::domain::status::LeadStatus;
-use crate::leads::model::{EventLine, HistoryLine, LeadDetail, RejectionWindow, pounds};
 use super::users::{Role, UserContext};
 use super::{DbConn, DbError};
+use crate::domain::status::LeadStatus;
+use crate::leads::model::{EventLine, HistoryLine, LeadDetail, RejectionWindow, pounds};
 
 /// What a user may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +108,8 @@ pub fn dedupe_fields(conn: &mut DbConn, campaign_ids: &[i64]) -> Result<Vec<Fiel
 /// seen on `today`.
 pub fn window_of(received: NaiveDate, max_days: Option<i32>, today: NaiveDate) -> RejectionWindow {
     let Some(days) = max_days.filter(|d| *d >= 0) else { return RejectionWindow::NoWindow };
-    let last = received.checked_add_days(Days::new(u64::try_from(days).unwrap_or(0))).unwrap_or(NaiveDate::MAX);
+    let last =
+        received.checked_add_days(Days::new(u64::try_from(days).unwrap_or(0))).unwrap_or(NaiveDate::MAX);
     if today <= last {
         RejectionWindow::Inside { until: last.to_string(), days }
     } else {
@@ -122,7 +123,12 @@ fn stamp(t: NaiveDateTime) -> String {
 
 /// Lead `id` as its page shows it, or `None` when the scope may not see it (other instance,
 /// other client's campaign, no such lead — all the same to the caller).
-pub fn detail(conn: &mut DbConn, scope: Scope, id: i64, today: NaiveDate) -> Result<Option<LeadDetail>, DbError> {
+pub fn detail(
+    conn: &mut DbConn,
+    scope: Scope,
+    id: i64,
+    today: NaiveDate,
+) -> Result<Option<LeadDetail>, DbError> {
     let mut q = leads::table
         .inner_join(campaigns::table)
         .inner_join(suppliers::table)
@@ -175,7 +181,8 @@ pub fn detail(conn: &mut DbConn, scope: Scope, id: i64, today: NaiveDate) -> Res
             occurred_at: stamp(at),
         })
         .collect();
-    type Change = (NaiveDateTime, Option<String>, String, Option<String>, String, Option<String>, Option<i64>);
+    type Change =
+        (NaiveDateTime, Option<String>, String, Option<String>, String, Option<String>, Option<i64>);
     let history = lead_status_history::table
         .left_join(users::table.on(users::id.nullable().eq(lead_status_history::actor_user_id)))
         .filter(lead_status_history::lead_id.eq(id))

@@ -41,7 +41,9 @@ impl RejectionWindow {
                 format!("Inside the rejection window until {until} (UTC), {days} days after it was received.")
             }
             RejectionWindow::Closed { ended, days } => {
-                format!("Outside the rejection window: it closed after {ended}, {days} days after it was received.")
+                format!(
+                    "Outside the rejection window: it closed after {ended}, {days} days after it was received."
+                )
             }
             RejectionWindow::NoWindow => {
                 "Not rejectable: the campaign has no maximum rejection time.".to_owned()

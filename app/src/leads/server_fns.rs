@@ -21,9 +21,9 @@ pub struct LeadSummary {
 #[server(endpoint = "recent_leads")]
 pub async fn recent_leads() -> Result<Vec<LeadSummary>, AppError> {
     crate::auth::access::guarded(async {
+        let state = crate::state::app_state()?;
         let user = crate::auth::access::current_user().await?;
         let scope = crate::db::leads::Scope::of(&user);
-        let state = crate::state::app_state()?;
         let rows = state.db(move |conn| crate::db::leads::recent(conn, scope, 50)).await?;
         Ok(rows
             .into_iter()
@@ -47,11 +47,14 @@ pub async fn recent_leads() -> Result<Vec<LeadSummary>, AppError> {
 #[server(endpoint = "lead_detail")]
 pub async fn lead_detail(id: i64) -> Result<super::model::LeadDetail, AppError> {
     crate::auth::access::guarded(async move {
+        let state = crate::state::app_state()?;
         let user = crate::auth::access::current_user().await?;
         let scope = crate::db::leads::Scope::of(&user);
-        let state = crate::state::app_state()?;
         let today = state.clock.now().date();
-        state.db(move |conn| crate::db::leads::detail(conn, scope, id, today)).await?.ok_or(AppError::NotFound)
+        state
+            .db(move |conn| crate::db::leads::detail(conn, scope, id, today))
+            .await?
+            .ok_or(AppError::NotFound)
     })
     .await
 }

@@ -34,9 +34,9 @@ pub const HISTORY_LENGTH: i64 = 20;
 #[server(endpoint = "rejection_campaigns")]
 pub async fn rejection_campaigns() -> Result<Vec<RejectionCampaign>, AppError> {
     crate::auth::access::guarded(async {
+        let state = crate::state::app_state()?;
         let user = crate::auth::access::require_reject_permission().await?;
         let (instance_id, client_id) = (user.instance_id, user.client_id.ok_or(AppError::Forbidden)?);
-        let state = crate::state::app_state()?;
         let (campaigns, fields) = state
             .db(move |conn| {
                 let campaigns = crate::db::leads::campaigns_of_client(conn, instance_id, client_id)?;
@@ -66,8 +66,8 @@ pub async fn rejection_campaigns() -> Result<Vec<RejectionCampaign>, AppError> {
 #[server(endpoint = "preview_rejection_task", input = Json)]
 pub async fn preview_rejection_task(form: TaskForm) -> Result<PreviewSummary, AppError> {
     crate::auth::access::guarded(async move {
-        let user = crate::auth::access::require_reject_permission().await?;
         let state = crate::state::app_state()?;
+        let user = crate::auth::access::require_reject_permission().await?;
         let today = state.clock.now().date();
         let req = ssr::task_request(&form, String::new())?;
         let storage = state.uploads.storage.clone();
@@ -103,8 +103,8 @@ pub async fn preview_rejection_task(form: TaskForm) -> Result<PreviewSummary, Ap
 #[server(endpoint = "start_rejection_task", input = Json)]
 pub async fn start_rejection_task(form: TaskForm) -> Result<i64, AppError> {
     crate::auth::access::guarded(async move {
-        let user = crate::auth::access::require_reject_permission().await?;
         let state = crate::state::app_state()?;
+        let user = crate::auth::access::require_reject_permission().await?;
         let now = state.clock.now();
         let storage = state.uploads.storage.clone();
         let upload_id = form.upload_id;
@@ -129,9 +129,9 @@ pub async fn start_rejection_task(form: TaskForm) -> Result<i64, AppError> {
 #[server(endpoint = "rejection_task")]
 pub async fn rejection_task(id: i64) -> Result<TaskView, AppError> {
     crate::auth::access::guarded(async move {
+        let state = crate::state::app_state()?;
         let user = crate::auth::access::current_user().await?;
         super::http::may_read_tasks(&user)?;
-        let state = crate::state::app_state()?;
         state
             .db(move |conn| crate::engine::views::task_view(conn, &user, id))
             .await?
@@ -144,9 +144,9 @@ pub async fn rejection_task(id: i64) -> Result<TaskView, AppError> {
 #[server(endpoint = "rejection_task_history")]
 pub async fn rejection_task_history() -> Result<Vec<TaskSummary>, AppError> {
     crate::auth::access::guarded(async move {
+        let state = crate::state::app_state()?;
         let user = crate::auth::access::current_user().await?;
         super::http::may_read_tasks(&user)?;
-        let state = crate::state::app_state()?;
         Ok(state.db(move |conn| crate::engine::views::task_history(conn, &user, HISTORY_LENGTH)).await?)
     })
     .await

@@ -16,8 +16,8 @@ pub struct CampaignReportRow {
 #[server(endpoint = "rejections_by_campaign")]
 pub async fn rejections_by_campaign() -> Result<Vec<CampaignReportRow>, AppError> {
     crate::auth::access::guarded(async {
-        let owner = crate::auth::access::require_owner().await?;
         let state = crate::state::app_state()?;
+        let owner = crate::auth::access::require_owner().await?;
         let rows =
             state.db(move |conn| crate::db::reports::rejections_by_campaign(conn, owner.instance_id)).await?;
         Ok(rows

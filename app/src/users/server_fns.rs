@@ -28,8 +28,8 @@ pub const MIN_PASSWORD_LEN: usize = 12;
 #[server(endpoint = "list_users")]
 pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
     crate::auth::access::guarded(async {
-        let owner = crate::auth::access::require_owner().await?;
         let state = crate::state::app_state()?;
+        let owner = crate::auth::access::require_owner().await?;
         let rows = state.db(move |conn| crate::db::users::list_in_instance(conn, owner.instance_id)).await?;
         Ok(rows
             .into_iter()
@@ -49,8 +49,8 @@ pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
 #[server(endpoint = "list_clients")]
 pub async fn list_clients() -> Result<Vec<ClientOption>, AppError> {
     crate::auth::access::guarded(async {
-        let owner = crate::auth::access::require_owner().await?;
         let state = crate::state::app_state()?;
+        let owner = crate::auth::access::require_owner().await?;
         let rows =
             state.db(move |conn| crate::db::users::clients_of_instance(conn, owner.instance_id)).await?;
         Ok(rows.into_iter().map(|(id, name)| ClientOption { id, name }).collect())
@@ -66,6 +66,7 @@ pub async fn create_client_user(
     password: String,
 ) -> Result<i64, AppError> {
     crate::auth::access::guarded(async move {
+        let state = crate::state::app_state()?;
         let owner = crate::auth::access::require_owner().await?;
         let email = email.trim().to_lowercase();
         let name = name.trim().to_owned();
@@ -91,7 +92,6 @@ pub async fn create_client_user(
                 tracing::error!(error = %e, "hashing");
                 AppError::Internal
             })?;
-        let state = crate::state::app_state()?;
         let now = state.clock.now();
         let result = state
             .db(move |conn| {
@@ -118,8 +118,8 @@ pub async fn create_client_user(
 #[server(endpoint = "set_reject_permission")]
 pub async fn set_reject_permission(user_id: i64, granted: bool) -> Result<(), AppError> {
     crate::auth::access::guarded(async move {
-        let owner = crate::auth::access::require_owner().await?;
         let state = crate::state::app_state()?;
+        let owner = crate::auth::access::require_owner().await?;
         let now = state.clock.now();
         let found = state
             .db(move |conn| crate::db::users::set_reject_permission(conn, &owner, user_id, granted, now))
