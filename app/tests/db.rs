@@ -19,7 +19,7 @@ fn migrations_apply_and_are_idempotent() {
         // A second run finds nothing pending.
         db::run_migrations(&mut conn).expect("re-run migrations");
         let health = db::stats::health(&mut conn).expect("health");
-        assert_eq!(health.schema_version, "20261126000004", "{}", t.label);
+        assert_eq!(health.schema_version, "20261126000005", "{}", t.label);
         assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM leads"), 0, "{}", t.label);
     }
 }
@@ -289,5 +289,154 @@ fn committed_samples_match_the_seed() {
         let old = std::fs::read(committed.join(&name))
             .unwrap_or_else(|_| panic!("samples/{name} is missing: run `make samples`"));
         assert!(fresh == old, "samples/{name} is out of date: run `make samples`");
+    }
+}
+
+fn user(conn: &mut DbConn, email: &str) -> db::users::UserContext {
+    let id: i64 = users::table.filter(users::email.eq(email)).select(users::id).first(conn).expect("user");
+    db::users::load_context(conn, id).expect("load").expect("exists")
+}
+
+#[test]
+fn lead_search_finds_by_id_uid_email_and_phone_written_any_way() {
+    use app::db::leads::{ListFilter, Scope, list, search_ids};
+    for t in TestDb::all() {
+        let l = t.label;
+        let mut conn = t.conn();
+        seed::seed_demo(&mut conn, fixed_now()).expect("seed");
+        let client = user(&mut conn, "client@sendback.test");
+        let scope = Scope::of(&client);
+        let by_email =
+            search_ids(&mut conn, scope.instance_id, "  Jane.Smith@Example.co.uk ").expect("search");
+        assert_eq!(by_email.len(), 1, "{l}");
+        let jane = by_email[0];
+        for phone in ["+44 7700 900123", "07700900123", "0044 7700 900 123", "447700900123"] {
+            assert_eq!(
+                search_ids(&mut conn, scope.instance_id, phone).expect("search"),
+                [jane],
+                "{l}: {phone}"
+            );
+        }
+        let uid: String = leads::table.find(jane).select(leads::uid).first(&mut conn).expect("uid");
+        assert_eq!(search_ids(&mut conn, scope.instance_id, &uid).expect("search"), [jane], "{l}");
+        assert_eq!(
+            search_ids(&mut conn, scope.instance_id, &jane.to_string()).expect("search"),
+            [jane],
+            "{l}"
+        );
+        assert!(search_ids(&mut conn, scope.instance_id, "nobody@example.com").expect("search").is_empty());
+        // The scope still applies: Bolt's user and the other instance do not get Jane.
+        let filter = ListFilter { ids: Some(vec![jane]), ..ListFilter::default() };
+        assert_eq!(list(&mut conn, scope, &filter, 10).expect("list").len(), 1, "{l}");
+        let bolt = Scope::of(&user(&mut conn, "bolt@sendback.test"));
+        assert!(list(&mut conn, bolt, &filter, 10).expect("list").is_empty(), "{l}");
+        let other = user(&mut conn, "other@sendback.test");
+        let other_ids = search_ids(&mut conn, other.instance_id, "jane.smith@example.co.uk").expect("search");
+        let other_filter = ListFilter { ids: Some(other_ids), ..ListFilter::default() };
+        assert!(list(&mut conn, Scope::of(&other), &other_filter, 10).expect("list").is_empty(), "{l}");
+    }
+}
+
+#[test]
+fn lead_lists_filter_and_page_by_keyset_without_gaps_or_repeats() {
+    use app::db::leads::{Cursor, ListFilter, Scope, list};
+    use app::domain::status::LeadStatus;
+    use app::leads::model::LeadSort;
+    for t in TestDb::all() {
+        let l = t.label;
+        let mut conn = t.conn();
+        seed::seed_demo(&mut conn, fixed_now()).expect("seed");
+        let client = user(&mut conn, "client@sendback.test");
+        let scope = Scope::of(&client);
+        let home: i64 = campaigns::table
+            .filter(campaigns::name.eq("Home Insurance UK"))
+            .select(campaigns::id)
+            .first(&mut conn)
+            .expect("c");
+        let from = fixed_now() - chrono::TimeDelta::days(10);
+        let until = fixed_now() - chrono::TimeDelta::days(3);
+        let expected = count(
+            &mut conn,
+            &format!(
+                "SELECT COUNT(*) AS n FROM leads WHERE campaign_id = {home} AND status = 'received' \
+                 AND received_at >= '{from}' AND received_at < '{until}'",
+                from = from.format("%Y-%m-%d %H:%M:%S"),
+                until = until.format("%Y-%m-%d %H:%M:%S")
+            ),
+        );
+        assert!(expected > 120, "{l}: enough for several pages");
+        for sort in LeadSort::ALL {
+            let mut filter = ListFilter {
+                campaign_id: Some(home),
+                status: Some(LeadStatus::Received),
+                from: Some(from),
+                until: Some(until),
+                sort,
+                ..ListFilter::default()
+            };
+            let mut seen = Vec::new();
+            loop {
+                let page = list(&mut conn, scope, &filter, 50).expect("page");
+                assert!(
+                    page.iter().all(|r| r.status == "received" && r.campaign == "Home Insurance UK"),
+                    "{l}"
+                );
+                assert!(page.iter().all(|r| r.received_at >= from && r.received_at < until), "{l}");
+                let Some(last) = page.last() else { break };
+                filter.after = Cursor::parse(&Cursor::after(last, sort), sort);
+                seen.extend(page.iter().map(|r| (r.received_at, r.id)));
+            }
+            assert_eq!(seen.len() as i64, expected, "{l} {sort:?}: every lead once");
+            let mut sorted = seen.clone();
+            match sort {
+                LeadSort::Newest => sorted.sort_by(|a, b| b.cmp(a)),
+                LeadSort::Oldest => sorted.sort(),
+                LeadSort::IdAsc => sorted.sort_by_key(|r| r.1),
+                LeadSort::IdDesc => sorted.sort_by_key(|r| std::cmp::Reverse(r.1)),
+            }
+            assert_eq!(seen, sorted, "{l} {sort:?}: in order");
+        }
+        // A client user never sees another client's campaign, whatever the filter says.
+        let energy: i64 = campaigns::table
+            .filter(campaigns::name.eq("Energy Switch UK"))
+            .select(campaigns::id)
+            .first(&mut conn)
+            .expect("c");
+        let filter = ListFilter { campaign_id: Some(energy), ..ListFilter::default() };
+        assert!(list(&mut conn, scope, &filter, 50).expect("list").is_empty(), "{l}");
+    }
+}
+
+#[test]
+fn the_lead_page_is_scoped_and_tells_the_window() {
+    use app::db::leads::{Scope, detail};
+    use app::leads::model::RejectionWindow;
+    for t in TestDb::all() {
+        let l = t.label;
+        let mut conn = t.conn();
+        seed::seed_demo(&mut conn, fixed_now()).expect("seed");
+        let client = Scope::of(&user(&mut conn, "client@sendback.test"));
+        let jane: i64 = lead_values::table
+            .filter(lead_values::normalized.eq("jane.smith@example.co.uk"))
+            .select(lead_values::lead_id)
+            .first(&mut conn)
+            .expect("jane");
+        let today = fixed_now().date();
+        let page = detail(&mut conn, client, jane, today).expect("detail").expect("visible");
+        assert_eq!(page.campaign, "Home Insurance UK", "{l}");
+        assert!(
+            page.fields.iter().any(|(k, v)| k == "Email" && v == "jane.smith@example.co.uk"),
+            "{l}: {:?}",
+            page.fields
+        );
+        // Received two days before seeding, 7-day window: inside until received + 7 days.
+        let until = (fixed_now() - chrono::TimeDelta::days(2)).date() + chrono::Days::new(7);
+        assert_eq!(page.window, RejectionWindow::Inside { until: until.to_string(), days: 7 }, "{l}");
+        assert!(!page.history.is_empty(), "{l}");
+        for other in ["bolt@sendback.test", "other@sendback.test"] {
+            let scope = Scope::of(&user(&mut conn, other));
+            assert!(detail(&mut conn, scope, jane, today).expect("detail").is_none(), "{l}: {other}");
+        }
+        assert!(detail(&mut conn, client, 987_654_321, today).expect("detail").is_none(), "{l}");
     }
 }

@@ -14,6 +14,11 @@ use tower::ServiceExt;
 
 const PW: &str = app::db::seed::DEMO_PASSWORD;
 
+/// All leads with no filter, as the list's server function takes it.
+fn all_leads() -> serde_json::Value {
+    serde_json::json!({ "query": app::leads::model::LeadQuery::default() })
+}
+
 struct TestApp {
     router: axum::Router,
     state: AppState,
@@ -264,7 +269,7 @@ async fn logout_makes_the_old_cookie_useless() {
     let r = app.call("logout", &[], Some(&cookie)).await;
     assert!(r.status.is_success() || r.status.is_redirection(), "{}", r.status);
     assert_eq!(app.me(&cookie).await, serde_json::Value::Null);
-    let r = app.call("recent_leads", &[], Some(&cookie)).await;
+    let r = app.call_json("list_leads", all_leads(), &cookie).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let mut conn = app.state.pool.get().expect("conn");
     let n: i64 = sessions::table.count().get_result(&mut conn).expect("count");
@@ -430,9 +435,9 @@ async fn ids_of_another_instance_are_not_found_and_change_nothing() {
         list.as_array().expect("array").iter().filter_map(|u| u["email"].as_str()).collect();
     assert_eq!(emails, ["other@sendback.test"]);
     let bolt = app.login("bolt@sendback.test").await;
-    let r = app.call("recent_leads", &[], Some(&bolt)).await;
-    let leads: serde_json::Value = serde_json::from_str(&r.body).expect("json");
-    let leads = leads.as_array().expect("array");
+    let r = app.call_json("list_leads", all_leads(), &bolt).await;
+    let page: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    let leads = page["rows"].as_array().expect("array");
     assert!(!leads.is_empty());
     assert!(leads.iter().all(|l| l["campaign"] == "Energy Switch UK"), "bolt sees only Bolt's campaign");
 }
@@ -707,4 +712,33 @@ async fn refused_uploads_say_why_and_keep_nothing() {
         assert!(r.body.contains("larger than 1 MB"), "{}", r.body);
     }
     assert_eq!(app.stored_files(), 1, "refused files are not kept");
+}
+
+#[tokio::test]
+async fn a_lead_page_is_not_found_outside_its_scope() {
+    let app = TestApp::new();
+    let jane: i64 = {
+        let mut conn = app.state.pool.get().expect("conn");
+        lead_values::table
+            .filter(lead_values::normalized.eq(app::db::seed::KNOWN_LEAD_EMAIL))
+            .select(lead_values::lead_id)
+            .first(&mut conn)
+            .expect("jane")
+    };
+    let path = format!("/leads/{jane}");
+    let client = app.login("client@sendback.test").await;
+    let r = app.get(&path, Some(&client)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains(&format!("Lead {jane}")), "{}", r.body);
+    assert!(r.body.contains("jane.smith@example.co.uk"));
+    let mut bodies = Vec::new();
+    for who in ["bolt@sendback.test", "other@sendback.test"] {
+        let cookie = app.login(who).await;
+        let r = app.get(&path, Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{who}");
+        let missing = app.get("/leads/987654321", Some(&cookie)).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND, "{who}");
+        bodies.push(r.body.contains("There is no lead with this ID among your leads"));
+    }
+    assert_eq!(bodies, [true, true], "the same page as for a lead that does not exist");
 }

@@ -9,8 +9,9 @@ use super::schema::{
 };
 use super::users::{Role, UserContext};
 use super::{DbConn, DbError};
+use crate::domain::identifiers::FieldKind;
 use crate::domain::status::LeadStatus;
-use crate::leads::model::{EventLine, HistoryLine, LeadDetail, RejectionWindow, pounds};
+use crate::leads::model::{EventLine, HistoryLine, LeadDetail, LeadSort, RejectionWindow, pounds};
 
 /// What a user may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,29 +38,6 @@ pub struct LeadRow {
     pub status: String,
     pub status_reason: Option<String>,
     pub received_at: NaiveDateTime,
-}
-
-/// The newest leads the scope may see.
-pub fn recent(conn: &mut DbConn, scope: Scope, limit: i64) -> Result<Vec<LeadRow>, DbError> {
-    let mut q = leads::table
-        .inner_join(campaigns::table)
-        .inner_join(suppliers::table)
-        .filter(leads::instance_id.eq(scope.instance_id))
-        .select((
-            leads::id,
-            campaigns::name,
-            suppliers::name,
-            leads::status,
-            leads::status_reason,
-            leads::received_at,
-        ))
-        .order(leads::id.desc())
-        .limit(limit)
-        .into_boxed();
-    if let Some(client_id) = scope.client_id {
-        q = q.filter(campaigns::client_id.eq(client_id));
-    }
-    Ok(q.load(conn)?)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
@@ -230,6 +208,156 @@ pub fn detail(
         events,
         history,
     }))
+}
+
+/// Where a page of All leads starts: after this (received_at, id), or this id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    At(NaiveDateTime, i64),
+    Id(i64),
+}
+
+impl Cursor {
+    /// The cursor after `row` in `sort` order, as the page's address carries it.
+    pub fn after(row: &LeadRow, sort: LeadSort) -> String {
+        match sort {
+            LeadSort::Newest | LeadSort::Oldest => {
+                format!("{}_{}", row.received_at.and_utc().timestamp_micros(), row.id)
+            }
+            LeadSort::IdAsc | LeadSort::IdDesc => row.id.to_string(),
+        }
+    }
+
+    /// `None` for a cursor this sort did not produce (a hand-edited address: the first page).
+    pub fn parse(s: &str, sort: LeadSort) -> Option<Self> {
+        match sort {
+            LeadSort::Newest | LeadSort::Oldest => {
+                let (t, id) = s.split_once('_')?;
+                let at = chrono::DateTime::from_timestamp_micros(t.parse().ok()?)?.naive_utc();
+                Some(Cursor::At(at, id.parse().ok()?))
+            }
+            LeadSort::IdAsc | LeadSort::IdDesc => s.parse().ok().map(Cursor::Id),
+        }
+    }
+}
+
+/// The filters of All leads, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub campaign_id: Option<i64>,
+    pub status: Option<LeadStatus>,
+    /// Received at or after.
+    pub from: Option<NaiveDateTime>,
+    /// Received before.
+    pub until: Option<NaiveDateTime>,
+    /// Only these leads (a search's matches).
+    pub ids: Option<Vec<i64>>,
+    pub sort: LeadSort,
+    pub after: Option<Cursor>,
+}
+
+/// One page of leads in the scope, in `filter.sort` order, starting after the cursor: keyset
+/// pagination on `(instance_id, received_at, id)` or the primary key, so page 1,000 costs what
+/// page 1 does.
+pub fn list(
+    conn: &mut DbConn,
+    scope: Scope,
+    filter: &ListFilter,
+    limit: i64,
+) -> Result<Vec<LeadRow>, DbError> {
+    let mut q = leads::table
+        .inner_join(campaigns::table)
+        .inner_join(suppliers::table)
+        .filter(leads::instance_id.eq(scope.instance_id))
+        .select((
+            leads::id,
+            campaigns::name,
+            suppliers::name,
+            leads::status,
+            leads::status_reason,
+            leads::received_at,
+        ))
+        .limit(limit)
+        .into_boxed();
+    if let Some(client_id) = scope.client_id {
+        q = q.filter(campaigns::client_id.eq(client_id));
+    }
+    if let Some(c) = filter.campaign_id {
+        q = q.filter(leads::campaign_id.eq(c));
+    }
+    if let Some(s) = filter.status {
+        q = q.filter(leads::status.eq(s.as_str()));
+    }
+    if let Some(from) = filter.from {
+        q = q.filter(leads::received_at.ge(from));
+    }
+    if let Some(until) = filter.until {
+        q = q.filter(leads::received_at.lt(until));
+    }
+    if let Some(ids) = &filter.ids {
+        q = q.filter(leads::id.eq_any(ids.clone()));
+    }
+    q = match (filter.sort, filter.after) {
+        (LeadSort::Newest, Some(Cursor::At(t, id))) => {
+            q.filter(leads::received_at.lt(t).or(leads::received_at.eq(t).and(leads::id.lt(id))))
+        }
+        (LeadSort::Oldest, Some(Cursor::At(t, id))) => {
+            q.filter(leads::received_at.gt(t).or(leads::received_at.eq(t).and(leads::id.gt(id))))
+        }
+        (LeadSort::IdAsc, Some(Cursor::Id(id))) => q.filter(leads::id.gt(id)),
+        (LeadSort::IdDesc, Some(Cursor::Id(id))) => q.filter(leads::id.lt(id)),
+        _ => q,
+    };
+    q = match filter.sort {
+        LeadSort::Newest => q.order((leads::received_at.desc(), leads::id.desc())),
+        LeadSort::Oldest => q.order((leads::received_at.asc(), leads::id.asc())),
+        LeadSort::IdAsc => q.order(leads::id.asc()),
+        LeadSort::IdDesc => q.order(leads::id.desc()),
+    };
+    Ok(q.load(conn)?)
+}
+
+/// Leads of the instance a search box text names: as a Lead ID, a UID, an email or a phone
+/// (emails and phones normalised as for rejections, so `+44 7700 900123` finds `07700900123`).
+/// The caller still applies the scope.
+pub fn search_ids(conn: &mut DbConn, instance_id: i64, text: &str) -> Result<Vec<i64>, DbError> {
+    let text = text.trim();
+    let mut ids: Vec<i64> = Vec::new();
+    let as_id = text.parse::<i64>().ok();
+    ids.extend(
+        leads::table
+            .filter(leads::instance_id.eq(instance_id))
+            .filter(leads::uid.eq(text).or(leads::id.nullable().eq(as_id)))
+            .select(leads::id)
+            .load::<i64>(conn)?,
+    );
+    for kind in [FieldKind::Email, FieldKind::Phone] {
+        let Some(value) = kind.normalize(text) else { continue };
+        ids.extend(
+            lead_values::table
+                .inner_join(campaign_fields::table)
+                .filter(campaign_fields::kind.eq(kind.as_str()).and(lead_values::normalized.eq(value)))
+                .select(lead_values::lead_id)
+                .limit(1000)
+                .load::<i64>(conn)?,
+        );
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// The campaigns the scope may filter by: (id, name).
+pub fn campaigns_in_scope(conn: &mut DbConn, scope: Scope) -> Result<Vec<(i64, String)>, DbError> {
+    let mut q = campaigns::table
+        .filter(campaigns::instance_id.eq(scope.instance_id))
+        .select((campaigns::id, campaigns::name))
+        .order(campaigns::name)
+        .into_boxed();
+    if let Some(client_id) = scope.client_id {
+        q = q.filter(campaigns::client_id.eq(client_id));
+    }
+    Ok(q.load(conn)?)
 }
 
 #[cfg(test)]

@@ -3,6 +3,9 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use leptos::server_fn::codec::Json;
+
+use super::model::{LeadPage, LeadQuery, PAGE_SIZE};
 use crate::domain::status::LeadStatus;
 use crate::error::AppError;
 
@@ -17,27 +20,69 @@ pub struct LeadSummary {
     pub received_at: String,
 }
 
-/// The 50 newest leads the signed-in user may see.
-#[server(endpoint = "recent_leads")]
-pub async fn recent_leads() -> Result<Vec<LeadSummary>, AppError> {
-    crate::auth::access::guarded(async {
+/// A page of All leads: the user's scope, filtered, searched, sorted, after a keyset cursor.
+#[server(endpoint = "list_leads", input = Json)]
+pub async fn list_leads(query: LeadQuery) -> Result<LeadPage, AppError> {
+    crate::auth::access::guarded(async move {
         let state = crate::state::app_state()?;
         let user = crate::auth::access::current_user().await?;
         let scope = crate::db::leads::Scope::of(&user);
-        let rows = state.db(move |conn| crate::db::leads::recent(conn, scope, 50)).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| {
-                Some(LeadSummary {
-                    id: r.id,
-                    campaign: r.campaign,
-                    supplier: r.supplier,
-                    status: LeadStatus::parse(&r.status)?,
-                    status_reason: r.status_reason,
-                    received_at: r.received_at.format("%Y-%m-%d %H:%M").to_string(),
-                })
+        let date = |field: &str, text: &str| -> Result<Option<chrono::NaiveDate>, AppError> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            text.parse()
+                .map(Some)
+                .map_err(|_| AppError::invalid(field, "Enter the date as a date, e.g. 2026-11-20."))
+        };
+        let midnight = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).unwrap_or_default();
+        let from = date("from", &query.from)?.map(midnight);
+        let until =
+            date("to", &query.to)?.and_then(|d| d.checked_add_days(chrono::Days::new(1))).map(midnight);
+        let sort = query.sort;
+        let filter = crate::db::leads::ListFilter {
+            campaign_id: query.campaign,
+            status: query.status,
+            from,
+            until,
+            ids: None,
+            sort,
+            after: crate::db::leads::Cursor::parse(&query.after, sort),
+        };
+        let text = query.q.clone();
+        let (rows, next, campaigns) = state
+            .db(move |conn| {
+                let mut filter = filter;
+                if !text.is_empty() {
+                    filter.ids = Some(crate::db::leads::search_ids(conn, scope.instance_id, &text)?);
+                }
+                let mut rows = crate::db::leads::list(conn, scope, &filter, PAGE_SIZE as i64 + 1)?;
+                let next = if rows.len() > PAGE_SIZE {
+                    rows.truncate(PAGE_SIZE);
+                    rows.last().map(|r| crate::db::leads::Cursor::after(r, sort))
+                } else {
+                    None
+                };
+                Ok((rows, next, crate::db::leads::campaigns_in_scope(conn, scope)?))
             })
-            .collect())
+            .await?;
+        Ok(LeadPage {
+            rows: rows
+                .into_iter()
+                .filter_map(|r| {
+                    Some(LeadSummary {
+                        id: r.id,
+                        campaign: r.campaign,
+                        supplier: r.supplier,
+                        status: LeadStatus::parse(&r.status)?,
+                        status_reason: r.status_reason,
+                        received_at: r.received_at.format("%Y-%m-%d %H:%M").to_string(),
+                    })
+                })
+                .collect(),
+            next,
+            campaigns,
+        })
     })
     .await
 }

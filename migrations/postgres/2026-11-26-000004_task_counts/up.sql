@@ -7,6 +7,5 @@ UPDATE rejection_tasks SET outcome_counts = COALESCE((
     SELECT json_object_agg(outcome, n)::text FROM (
         SELECT outcome, count(*) AS n FROM rejection_task_rows
         WHERE task_id = rejection_tasks.id GROUP BY outcome) c), '{}');
--- Task history: newest first, per instance and per user.
-CREATE INDEX rejection_tasks_instance_created ON rejection_tasks (instance_id, created_at);
+-- Task history: a user's own tasks, newest first (per instance exists already).
 CREATE INDEX rejection_tasks_user_created ON rejection_tasks (user_id, created_at);
