@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use leptos::server_fn::codec::Json;
 
-use super::model::{LeadPage, LeadQuery, PAGE_SIZE};
+use super::model::{LeadPage, LeadQuery};
 use crate::domain::status::LeadStatus;
 use crate::error::AppError;
 
@@ -56,9 +56,10 @@ pub async fn list_leads(query: LeadQuery) -> Result<LeadPage, AppError> {
                 if !text.is_empty() {
                     filter.ids = Some(crate::db::leads::search_ids(conn, scope.instance_id, &text)?);
                 }
-                let mut rows = crate::db::leads::list(conn, scope, &filter, PAGE_SIZE as i64 + 1)?;
-                let next = if rows.len() > PAGE_SIZE {
-                    rows.truncate(PAGE_SIZE);
+                let mut rows =
+                    crate::db::leads::list(conn, scope, &filter, super::model::PAGE_SIZE as i64 + 1)?;
+                let next = if rows.len() > super::model::PAGE_SIZE {
+                    rows.truncate(super::model::PAGE_SIZE);
                     rows.last().map(|r| crate::db::leads::Cursor::after(r, sort))
                 } else {
                     None
