@@ -75,8 +75,7 @@ impl axum::extract::FromRef<AppState> for LeptosOptions {
 pub fn app_state() -> Result<AppState, crate::error::AppError> {
     let caller = std::panic::Location::caller();
     leptos::prelude::use_context::<AppState>().ok_or_else(|| {
-        let owner = leptos::prelude::Owner::current().map(|o| format!("{o:?}"));
-        tracing::error!(%caller, ?owner, "AppState missing from the server function context");
+        tracing::error!(%caller, "AppState missing from the server function context");
         crate::error::AppError::Internal
     })
 }

@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/api/uploads", post(app::rejections::http::upload))
         .route("/leads/import-rejections/tasks/{id}/results.csv", get(app::rejections::http::results))
+        .route("/reports/rejections.csv", get(app::reports::http::rejections_csv))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
             {

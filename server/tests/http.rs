@@ -361,7 +361,9 @@ async fn owner_functions_refuse_client_users() {
     let app = TestApp::new();
     let client = app.login("client@sendback.test").await;
     assert_eq!(app.call("list_users", &[], Some(&client)).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.call("rejections_by_campaign", &[], Some(&client)).await.status, StatusCode::FORBIDDEN);
+    let r = app.call("rejection_report", &[("from", ""), ("to", "")], Some(&client)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/reports/rejections.csv", Some(&client)).await.status, StatusCode::FORBIDDEN);
     let viewer_id = app.user_id("viewer@sendback.test").to_string();
     let r = app
         .call("set_reject_permission", &[("user_id", &viewer_id), ("granted", "true")], Some(&client))
@@ -741,4 +743,47 @@ async fn a_lead_page_is_not_found_outside_its_scope() {
         bodies.push(r.body.contains("There is no lead with this ID among your leads"));
     }
     assert_eq!(bodies, [true, true], "the same page as for a lead that does not exist");
+}
+
+#[tokio::test]
+async fn the_report_counts_match_the_database_and_its_csv() {
+    let app = TestApp::new();
+    let owner = app.login("owner@sendback.test").await;
+    let r = app.call("rejection_report", &[("from", ""), ("to", "")], Some(&owner)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let report: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    let from = report["from"].as_str().expect("from").to_owned();
+    let home = report["by_campaign"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|c| c["name"] == "Home Insurance UK")
+        .expect("home")
+        .clone();
+    let expected: i64 =
+        {
+            let mut conn = app.state.pool.get().expect("conn");
+            leads::table
+                .inner_join(campaigns::table)
+                .filter(campaigns::name.eq("Home Insurance UK"))
+                .filter(leads::status.eq("client_rejected"))
+                .filter(leads::received_at.ge(
+                    from.parse::<chrono::NaiveDate>().expect("date").and_hms_opt(0, 0, 0).expect("midnight"),
+                ))
+                .count()
+                .get_result(&mut conn)
+                .expect("count")
+        };
+    assert!(expected > 0);
+    assert_eq!(home["client_rejected"], expected);
+    assert!(report["chart_svg"].as_str().expect("svg").starts_with("<svg"));
+    // Other instance's campaigns never appear.
+    assert!(report["by_campaign"].as_array().expect("rows").iter().all(|c| c["name"] != "Loans UK"));
+    let csv = app.get(&format!("/reports/rejections.csv?from={from}"), Some(&owner)).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let line = format!("\"campaign\",\"Home Insurance UK\",\"{}\",\"{expected}\"", home["delivered"]);
+    assert!(csv.body.lines().any(|l| l.starts_with(&line)), "{line} in {}", csv.body);
+    let bad =
+        app.call("rejection_report", &[("from", "2026-12-01"), ("to", "2026-11-01")], Some(&owner)).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -31,12 +31,17 @@ pub const NO_PERMISSION: &str = "Importing rejections needs the \"Reject Leads a
 #[component]
 pub fn ImportRejectionsPage() -> impl IntoView {
     let is_owner = use_me().is_some_and(|me| me.is_owner);
+    // One suspense boundary per page: the page hydrates in one piece, so nothing the user does
+    // right after it loads meets a half-hydrated part.
+    let history = Resource::new(|| (), |_| rejection_task_history());
     if is_owner {
         return view! {
             <Title text="Rejection tasks"/>
             <h1>"Rejection tasks"</h1>
             <p class="lead">"Clients import their rejections here. Every task of this instance, newest first."</p>
-            <TaskHistory/>
+            <Suspense fallback=|| view! { <p>"Loading tasks…"</p> }>
+                {move || Suspend::new(async move { view! { <TaskHistory tasks=history.await/> } })}
+            </Suspense>
         }
         .into_any();
     }
@@ -46,14 +51,15 @@ pub fn ImportRejectionsPage() -> impl IntoView {
         <h1>"Import Rejections"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match campaigns.await {
+                let (campaigns, tasks) = (campaigns.await, history.await);
+                match campaigns {
                     Ok(list) => view! {
                         <p class="lead">
                             "Send back the leads you reject: upload a CSV file with an identifier and a reason for each lead, "
                             "check the preview, then start the task."
                         </p>
                         <form::RejectionForm campaigns=list/>
-                        <TaskHistory/>
+                        <TaskHistory tasks/>
                     }.into_any(),
                     Err(AppError::Forbidden) => {
                         #[cfg(feature = "ssr")]
@@ -75,51 +81,46 @@ pub fn ImportRejectionsPage() -> impl IntoView {
 
 /// The newest tasks the user may see.
 #[component]
-fn TaskHistory() -> impl IntoView {
-    let tasks = Resource::new(|| (), |_| rejection_task_history());
+fn TaskHistory(tasks: Result<Vec<TaskSummary>, AppError>) -> impl IntoView {
     view! {
         <section aria-labelledby="history-heading">
             <h2 id="history-heading">"Task history"</h2>
-            <Suspense fallback=|| view! { <p>"Loading tasks…"</p> }>
-                {move || Suspend::new(async move {
-                    match tasks.await {
-                        Ok(list) if list.is_empty() => view! { <p>"No rejection tasks yet."</p> }.into_any(),
-                        Ok(list) => view! {
-                            <table class="data">
-                                <caption class="visually-hidden">"Recent rejection tasks"</caption>
-                                <thead><tr>
-                                    <th scope="col">"Task"</th>
-                                    <th scope="col">"File"</th>
-                                    <th scope="col">"Campaign"</th>
-                                    <th scope="col">"Started by"</th>
-                                    <th scope="col">"When (UTC)"</th>
-                                    <th scope="col">"Status"</th>
-                                    <th scope="col">"Rows"</th>
-                                    <th scope="col">"Rejected"</th>
-                                </tr></thead>
-                                <tbody>
-                                    {list.into_iter().map(|t| view! {
-                                        <tr>
-                                            <td><A href=format!("/leads/import-rejections/tasks/{}", t.id)>{format!("Task {}", t.id)}</A></td>
-                                            <td>{t.file_name}</td>
-                                            <td>{t.campaign}</td>
-                                            <td>{t.started_by}</td>
-                                            <td>{t.created_at}</td>
-                                            <td><span class=format!("badge task-{}", t.status.as_str())>{t.status.label()}</span></td>
-                                            <td>{match t.rows_total {
-                                                Some(total) => format!("{} of {total}", t.rows_done),
-                                                None => t.rows_done.to_string(),
-                                            }}</td>
-                                            <td>{t.rejected}</td>
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        }.into_any(),
-                        Err(err) => view! { <p class="form-error" role="alert">{err.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            {match tasks {
+                Ok(list) if list.is_empty() => view! { <p>"No rejection tasks yet."</p> }.into_any(),
+                Ok(list) => view! {
+                    <table class="data">
+                        <caption class="visually-hidden">"Recent rejection tasks"</caption>
+                        <thead><tr>
+                            <th scope="col">"Task"</th>
+                            <th scope="col">"File"</th>
+                            <th scope="col">"Campaign"</th>
+                            <th scope="col">"Started by"</th>
+                            <th scope="col">"When (UTC)"</th>
+                            <th scope="col">"Status"</th>
+                            <th scope="col">"Rows"</th>
+                            <th scope="col">"Rejected"</th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|t| view! {
+                                <tr>
+                                    <td><A href=format!("/leads/import-rejections/tasks/{}", t.id)>{format!("Task {}", t.id)}</A></td>
+                                    <td>{t.file_name}</td>
+                                    <td>{t.campaign}</td>
+                                    <td>{t.started_by}</td>
+                                    <td>{t.created_at}</td>
+                                    <td><span class=format!("badge task-{}", t.status.as_str())>{t.status.label()}</span></td>
+                                    <td>{match t.rows_total {
+                                        Some(total) => format!("{} of {total}", t.rows_done),
+                                        None => t.rows_done.to_string(),
+                                    }}</td>
+                                    <td>{t.rejected}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+                Err(err) => view! { <p class="form-error" role="alert">{err.to_string()}</p> }.into_any(),
+            }}
         </section>
     }
 }
