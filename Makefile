@@ -13,7 +13,7 @@ SITE_ROOT := $(CARGO_TARGET_DIR)/site
 BIN := $(CARGO_TARGET_DIR)/release/sendback
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help run build tools tools-e2e test test-rust test-e2e lint fmt check-wasm-deps dev samples seed bench
+.PHONY: help run build tools tools-e2e test test-rust test-e2e lint fmt check-wasm-deps dev samples seed bench bench-pages
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -72,6 +72,10 @@ bench: ## benchmark the rejection engine on SQLite (5M leads, 1M rows; needs the
 	@command -v sqlite3 >/dev/null || { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq sqlite3 >/dev/null; }
 	cargo build --release -p server
 	$(BIN) bench --dir "$(CARGO_TARGET_DIR)/bench"
+
+bench-pages: ## latency of All leads and the lead page on a 1,000,000-lead SQLite database
+	cargo build --release -p server
+	$(BIN) bench-pages --dir "$(CARGO_TARGET_DIR)/bench-pages"
 
 samples: ## regenerate samples/ from the demo generator
 	cargo run -p server -- samples --out samples

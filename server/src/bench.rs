@@ -113,7 +113,7 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
 
 /// Fills an empty migrated database with SQL (fast: SQLite generates the rows itself).
 /// Returns the ids of the task's campaign's leads.
-fn build(conn: &mut DbConn, n: i64) -> anyhow::Result<Vec<i64>> {
+pub(crate) fn build(conn: &mut DbConn, n: i64) -> anyhow::Result<Vec<i64>> {
     let hash = app::auth::password::hash_password("bench-password").map_err(|e| anyhow::anyhow!("{e}"))?;
     let hash = hash.as_str();
     let now = chrono::Utc::now().naive_utc().format("%Y-%m-%d %H:%M:%S").to_string();

@@ -52,6 +52,8 @@ pub enum Command {
     Seed,
     /// Benchmark the rejection engine on SQLite (builds a 5M-lead database; several minutes).
     Bench(crate::bench::BenchArgs),
+    /// Measure All leads and lead page latency on a large SQLite database (builds it once).
+    BenchPages(crate::bench_pages::PagesArgs),
     /// Write the sample rejection CSV files that match the demo data.
     Samples {
         #[arg(long, default_value = "samples")]

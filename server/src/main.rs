@@ -2,6 +2,7 @@
 //! empty), serving the router from `lib.rs`, and graceful shutdown.
 
 mod bench;
+mod bench_pages;
 mod config;
 
 use std::time::Duration;
@@ -25,6 +26,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve(cli.database, args)),
         Command::Seed => runtime.block_on(seed(cli.database)),
         Command::Bench(args) => bench::main(args),
+        Command::BenchPages(args) => bench_pages::main(args),
         Command::Samples { out } => {
             let files = db::seed::write_samples(&out, chrono::Utc::now().naive_utc())
                 .with_context(|| format!("writing samples to {}", out.display()))?;
