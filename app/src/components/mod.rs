@@ -111,11 +111,15 @@ pub fn ErrorPage(err: AppError) -> impl IntoView {
 }
 
 fn urlencode(s: &str) -> String {
+    percent_encode(s, b"/")
+}
+
+/// Percent-encodes everything but unreserved characters and `keep` (for addresses built here).
+pub fn percent_encode(s: &str, keep: &[u8]) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b if keep.contains(&b) => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -169,7 +169,7 @@ impl LeadQuery {
         let mut parts: Vec<String> = Vec::new();
         let mut push = |k: &str, v: &str| {
             if !v.is_empty() {
-                parts.push(format!("{k}={}", encode(v)));
+                parts.push(format!("{k}={}", crate::components::percent_encode(v, b"")));
             }
         };
         push("q", &self.q);
@@ -183,15 +183,6 @@ impl LeadQuery {
         push("after", &self.after);
         if parts.is_empty() { "/leads".to_owned() } else { format!("/leads?{}", parts.join("&")) }
     }
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// One page of All leads.
