@@ -440,3 +440,46 @@ fn the_lead_page_is_scoped_and_tells_the_window() {
         assert!(detail(&mut conn, client, 987_654_321, today).expect("detail").is_none(), "{l}");
     }
 }
+
+#[test]
+fn report_queries_agree_with_the_rows_on_both_backends() {
+    use app::db::reports::{Period, by_campaign, by_reason, by_supplier, per_day};
+    for t in TestDb::all() {
+        let l = t.label;
+        let mut conn = t.conn();
+        seed::seed_demo(&mut conn, fixed_now()).expect("seed");
+        let owner = user(&mut conn, "owner@sendback.test");
+        let to = fixed_now().date();
+        let period = Period { from: to - chrono::Days::new(29), to };
+        let start = period.from.and_hms_opt(0, 0, 0).expect("midnight");
+        let received_rejected: i64 = leads::table
+            .filter(leads::instance_id.eq(owner.instance_id))
+            .filter(leads::received_at.ge(start).and(leads::status.eq("client_rejected")))
+            .count()
+            .get_result(&mut conn)
+            .expect("count");
+        assert!(received_rejected > 0, "{l}");
+        let campaigns = by_campaign(&mut conn, owner.instance_id, period).expect("campaigns");
+        assert_eq!(campaigns.iter().map(|r| r.client_rejected).sum::<i64>(), received_rejected, "{l}");
+        assert!(campaigns.iter().all(|r| r.client_rejected <= r.delivered), "{l}");
+        let suppliers = by_supplier(&mut conn, owner.instance_id, period).expect("suppliers");
+        assert_eq!(
+            suppliers.iter().map(|r| r.delivered).sum::<i64>(),
+            campaigns.iter().map(|r| r.delivered).sum::<i64>(),
+            "{l}"
+        );
+        let reasons = by_reason(&mut conn, owner.instance_id, period).expect("reasons");
+        assert!(reasons.iter().map(|r| r.n).sum::<i64>() <= received_rejected, "{l}");
+        let days = per_day(&mut conn, owner.instance_id, period).expect("days");
+        let made: i64 = lead_status_history::table
+            .inner_join(leads::table)
+            .filter(leads::instance_id.eq(owner.instance_id))
+            .filter(lead_status_history::to_status.eq("client_rejected"))
+            .filter(lead_status_history::changed_at.ge(start))
+            .count()
+            .get_result(&mut conn)
+            .expect("count");
+        assert_eq!(days.iter().map(|d| d.n).sum::<i64>(), made, "{l}");
+        assert!(days.iter().all(|d| d.name.len() == 10 && d.name.as_str() >= "2026-10-28"), "{l}: {days:?}");
+    }
+}
