@@ -248,6 +248,9 @@ test('a 100,000-row file completes while the app stays usable', async ({ page })
   expect(Object.values(preview).reduce((a, b) => a + b, 0)).toBe(100_000);
   const task = await form.start();
   await expect(task.progress).toBeVisible();
+  // Live progress: the page asks again while the task runs (it may already be done here).
+  await expect(task.status).toHaveText(/Running|Completed/);
+  console.log(`task page showed: ${await task.status.innerText()}, ${await page.locator('.progress-text').innerText()}`);
   await screenshot(page, 'task-running');
   // Other pages answer while it runs.
   const started = Date.now();

@@ -11,8 +11,8 @@ use super::server_fns::rejection_task;
 use crate::components::ErrorPage;
 use crate::error::AppError;
 
-/// How often a queued or running task is asked for again.
-const POLL_MS: u64 = 1000;
+/// How often a queued or running task is asked for again (one indexed row read).
+const POLL_MS: u64 = 500;
 
 #[component]
 pub fn TaskPage() -> impl IntoView {
@@ -28,7 +28,7 @@ pub fn TaskPage() -> impl IntoView {
             }
         },
     );
-    // While the task is not finished, ask again every second (in the browser only).
+    // While the task is not finished, ask again every half second (in the browser only).
     Effect::new(move |_| {
         if let Some(Ok(t)) = task.get()
             && !t.is_finished()
