@@ -885,3 +885,37 @@ fn an_upload_starts_one_task_and_only_for_its_owner() {
         assert_eq!(views::task_history(&mut env.conn(), &owner, 20).expect("history").len(), 1, "{l}");
     }
 }
+
+#[test]
+fn unused_uploads_are_pruned_after_a_day_and_used_ones_kept() {
+    for env in Env::all() {
+        let l = env.db.label;
+        let client = env.user("client@sendback.test");
+        let storage = env.storage();
+        std::fs::create_dir_all(&storage.dir).expect("dir");
+        let mut keep = Vec::new();
+        for name in ["used.csv", "unused.csv"] {
+            let key = Storage::new_key();
+            std::fs::write(storage.path_of(&key), b"Lead ID,Rejection Reason\n1,x\n").expect("write");
+            let id =
+                tasks::record_upload(&mut env.conn(), &client, name, &key, 26, "00", now()).expect("upload");
+            keep.push((id, key));
+        }
+        let req = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+        tasks::submit_upload(&mut env.conn(), &storage, &client, &req, keep[0].0, now()).expect("task");
+        std::fs::write(storage.dir.join("interrupted.csv.part"), b"Lead ID,").expect("part");
+        // Not yet a day old: nothing goes.
+        assert_eq!(tasks::prune_unused_uploads(&mut env.conn(), &storage, now()).expect("prune"), 0, "{l}");
+        let later = now() + TimeDelta::days(2);
+        let far_future = chrono::Utc::now().naive_utc() + TimeDelta::days(2);
+        assert_eq!(
+            tasks::prune_unused_uploads(&mut env.conn(), &storage, later.max(far_future)).expect("prune"),
+            1,
+            "{l}"
+        );
+        assert!(storage.path_of(&keep[0].1).exists(), "{l}: a task's file stays");
+        assert!(!storage.path_of(&keep[1].1).exists(), "{l}: the unused file goes");
+        assert!(!storage.dir.join("interrupted.csv.part").exists(), "{l}: partial files go");
+        assert_eq!(count(&mut env.conn(), "SELECT COUNT(*) AS n FROM uploads"), 1, "{l}");
+    }
+}

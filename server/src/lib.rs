@@ -57,7 +57,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Deletes expired sessions and stale log-in failures every `period`, forever.
+/// Deletes expired sessions, stale log-in failures and unused uploads every `period`, forever.
 pub async fn clean_up_periodically(state: AppState, period: Duration) {
     let store = DieselSessionStore::new(state.pool.clone());
     let mut tick = tokio::time::interval(period);
@@ -69,6 +69,14 @@ pub async fn clean_up_periodically(state: AppState, period: Duration) {
         let now = state.clock.now();
         if let Err(err) = state.db(move |conn| app::auth::throttle::prune(conn, now)).await {
             tracing::warn!(error = %err, "pruning log-in failures");
+        }
+        // A chosen file that never started a task is kept for a day.
+        let storage = state.uploads.storage.clone();
+        let before = now - chrono::TimeDelta::days(1);
+        match state.db(move |conn| app::engine::tasks::prune_unused_uploads(conn, &storage, before)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "deleted unused uploads"),
+            Err(err) => tracing::warn!(error = %err, "pruning unused uploads"),
         }
     }
 }

@@ -368,6 +368,44 @@ fn insert_task(
         .get_result(conn)?)
 }
 
+/// Uploads no task uses, received before `before`, are deleted with their files (a user who
+/// chose a file and never started a task); so are partial files of uploads interrupted before
+/// `before`. Returns how many uploads went.
+pub fn prune_unused_uploads(
+    conn: &mut DbConn,
+    storage: &Storage,
+    before: NaiveDateTime,
+) -> Result<usize, DbError> {
+    let unused: Vec<(i64, String)> = uploads::table
+        .filter(uploads::created_at.lt(before))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            rejection_tasks::table.filter(rejection_tasks::upload_id.eq(uploads::id)),
+        )))
+        .select((uploads::id, uploads::storage_key))
+        .load(conn)?;
+    for (id, key) in &unused {
+        // The row first: a file without a row is harmless, a row without its file is not.
+        let deleted = diesel::delete(uploads::table.filter(uploads::id.eq(id)).filter(diesel::dsl::not(
+            diesel::dsl::exists(rejection_tasks::table.filter(rejection_tasks::upload_id.eq(uploads::id))),
+        )))
+        .execute(conn)?;
+        if deleted == 1 {
+            let _ = std::fs::remove_file(storage.path_of(key));
+        }
+    }
+    let cutoff = std::time::SystemTime::UNIX_EPOCH
+        + std::time::Duration::from_secs(u64::try_from(before.and_utc().timestamp()).unwrap_or(0));
+    if let Ok(entries) = std::fs::read_dir(&storage.dir) {
+        for entry in entries.flatten() {
+            let stale = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < cutoff);
+            if stale && entry.path().extension().is_some_and(|e| e == "part") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(unused.len())
+}
+
 /// What a task would do, worked out without writing anything ("Preview outcomes").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preview {
