@@ -19,7 +19,13 @@ fn all_leads() -> serde_json::Value {
     serde_json::json!({ "query": app::leads::model::LeadQuery::default() })
 }
 
+/// The tests here run one at a time. Run side by side (each test its own runtime, one process),
+/// a server-rendered page request now and then never answered; one at a time, none did. See
+/// the closing note of this change: the cause is not found yet.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct TestApp {
+    _turn: std::sync::MutexGuard<'static, ()>,
     router: axum::Router,
     state: AppState,
     clock: ManualClock,
@@ -49,6 +55,7 @@ impl Reply {
 }
 
 fn test_app(sessions: SessionSettings) -> TestApp {
+    let turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("temp dir");
     let pool = db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 4).expect("pool");
     let clock = ManualClock::starting_now();
@@ -63,7 +70,7 @@ fn test_app(sessions: SessionSettings) -> TestApp {
         sessions,
         uploads: app::state::UploadSettings::new(dir.path().join("uploads")),
     };
-    TestApp { router: server::router(state.clone()), state, clock, _dir: dir }
+    TestApp { _turn: turn, router: server::router(state.clone()), state, clock, _dir: dir }
 }
 
 impl TestApp {
@@ -72,7 +79,11 @@ impl TestApp {
     }
 
     async fn send(&self, req: Request<Body>) -> Reply {
-        let res = self.router.clone().oneshot(req).await.expect("response");
+        let what = format!("{} {}", req.method(), req.uri());
+        let res = tokio::time::timeout(std::time::Duration::from_secs(20), self.router.clone().oneshot(req))
+            .await
+            .unwrap_or_else(|_| panic!("no answer to {what} within 20 s"))
+            .expect("response");
         let status = res.status();
         let headers = res.headers().clone();
         let bytes = res.into_body().collect().await.expect("body").to_bytes();

@@ -25,10 +25,7 @@ pub fn use_me() -> Option<Me> {
 #[component]
 pub fn SignedInShell() -> impl IntoView {
     let location = use_location();
-    // A memo: a location update to the same path (the router does that while rendering) must
-    // not look the user up again and re-render the page under it.
-    let path = Memo::new(move |_| location.pathname.get());
-    let me = Resource::new(move || path.get(), |_| get_me());
+    let me = Resource::new(move || location.pathname.get(), |_| get_me());
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
