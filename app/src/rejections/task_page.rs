@@ -62,11 +62,16 @@ fn TaskDetails(task: TaskView) -> impl IntoView {
             }
             .into_any()
         }
-        None => view! {
-            <progress aria-label="Task progress"></progress>
-            <p class="progress-text">"Waiting to start…"</p>
+        None => {
+            // Rows are counted while the file is read (the first pass), before any is applied.
+            let text =
+                if task.status == TaskStatus::Queued { "Waiting to start…" } else { "Reading the file…" };
+            view! {
+                <progress aria-label="Task progress"></progress>
+                <p class="progress-text">{text}</p>
+            }
+            .into_any()
         }
-        .into_any(),
     };
     let status_text = match (&task.status, &task.failure_reason) {
         (TaskStatus::Failed, Some(reason)) => format!("Failed: {reason}"),
