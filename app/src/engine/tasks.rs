@@ -284,7 +284,6 @@ fn finish_submit(
 pub struct UploadRef {
     pub id: i64,
     pub storage_key: String,
-    pub original_name: String,
 }
 
 /// The user's own upload `upload_id` (nobody else's, whatever id the browser sends).
@@ -300,10 +299,10 @@ pub fn find_upload(
                 .and(uploads::user_id.eq(user.id))
                 .and(uploads::instance_id.eq(user.instance_id)),
         )
-        .select((uploads::id, uploads::storage_key, uploads::original_name))
-        .first::<(i64, String, String)>(conn)
+        .select((uploads::id, uploads::storage_key))
+        .first::<(i64, String)>(conn)
         .optional()?
-        .map(|(id, storage_key, original_name)| UploadRef { id, storage_key, original_name }))
+        .map(|(id, storage_key)| UploadRef { id, storage_key }))
 }
 
 /// Records a file already stored under `storage_key`; returns its id.

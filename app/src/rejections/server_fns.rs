@@ -108,12 +108,10 @@ pub async fn start_rejection_task(form: TaskForm) -> Result<i64, AppError> {
         let now = state.clock.now();
         let storage = state.uploads.storage.clone();
         let upload_id = form.upload_id;
-        let mut req = ssr::task_request(&form, format!("upload-{upload_id}"))?;
+        // The upload's own row keeps its file name; submit_upload checks it is the user's.
+        let req = ssr::task_request(&form, format!("upload-{upload_id}"))?;
         let id = state
             .db(move |conn| {
-                if let Some(upload) = crate::engine::tasks::find_upload(conn, &user, upload_id)? {
-                    req.original_name = upload.original_name;
-                }
                 Ok(crate::engine::tasks::submit_upload(conn, &storage, &user, &req, upload_id, now)
                     .map_err(ssr::submit_error))
             })
