@@ -118,8 +118,15 @@ impl Env {
         id
     }
 
-    /// Rows per outcome, counted from the outcome rows; the counts kept on the task agree.
+    /// Rows per outcome, counted from the results file; the counts kept on the task agree.
     fn counts(&self, task: i64) -> BTreeMap<&'static str, i64> {
+        let mut conn = self.conn();
+        if matches!(*conn, DbConn::Sqlite(_)) {
+            // The worker runs without foreign key checks on SQLite: nothing it wrote may dangle.
+            assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM pragma_foreign_key_check"), 0);
+            assert_eq!(count(&mut conn, "SELECT foreign_keys AS n FROM pragma_foreign_keys"), 1);
+        }
+        drop(conn);
         let from_rows = tasks::outcome_counts(&mut self.conn(), task).expect("counts");
         let stored: String = rejection_tasks::table
             .find(task)
@@ -490,6 +497,9 @@ fn the_lead_id_sample_gives_one_row_of_every_outcome_it_promises() {
     }
 }
 
+/// status, rows total, rows done, remaining accepted, outcome counts, cap units, changed rows.
+type TaskState = (String, Option<i64>, i64, i64, String, i64, String);
+
 /// Everything a task leaves behind, without ids and timestamps that differ between runs.
 #[derive(Debug, PartialEq, Eq)]
 struct Snapshot {
@@ -497,8 +507,9 @@ struct Snapshot {
     history: Vec<(i64, StatusChange)>,
     events: Vec<(i64, String)>,
     caps: Vec<(i64, NaiveDate, i64)>,
-    rows: Vec<(i64, String, Option<i64>, String)>,
-    tasks: Vec<(String, Option<i64>, i64, i64, String, i64)>,
+    /// Each task's results file.
+    rows: Vec<Vec<Vec<String>>>,
+    tasks: Vec<TaskState>,
 }
 
 fn snapshot(conn: &mut DbConn) -> Snapshot {
@@ -531,16 +542,14 @@ fn snapshot(conn: &mut DbConn) -> Snapshot {
             .order((cap_usage::cap_id, cap_usage::period_start))
             .load(conn)
             .expect("caps"),
-        rows: rejection_task_rows::table
-            .select((
-                rejection_task_rows::row_number,
-                rejection_task_rows::outcome,
-                rejection_task_rows::lead_id,
-                rejection_task_rows::message,
-            ))
-            .order((rejection_task_rows::task_id, rejection_task_rows::row_number))
-            .load(conn)
-            .expect("rows"),
+        rows: {
+            let ids: Vec<i64> = rejection_tasks::table
+                .select(rejection_tasks::id)
+                .order(rejection_tasks::id)
+                .load(conn)
+                .expect("tasks");
+            ids.into_iter().map(|id| tasks::result_rows(conn, id).expect("results")).collect()
+        },
         tasks: rejection_tasks::table
             .select((
                 rejection_tasks::status,
@@ -549,6 +558,7 @@ fn snapshot(conn: &mut DbConn) -> Snapshot {
                 rejection_tasks::remaining_accepted,
                 rejection_tasks::outcome_counts,
                 rejection_tasks::cap_units_released,
+                rejection_tasks::changed_rows,
             ))
             .order(rejection_tasks::id)
             .load(conn)
@@ -609,6 +619,86 @@ fn a_task_stopped_mid_way_resumes_to_the_same_end_state() {
         let (_, end) = crashed.worker(7).run_one(RunLimits::default()).expect("run").expect("task");
         assert_eq!(end, RunEnd::Completed, "{label}");
         assert_eq!(snapshot(&mut crashed.conn()), snapshot(&mut clean.conn()), "{label}: same end state");
+    }
+}
+
+/// A database of the previous version kept one outcome row per input row. Migrating it, an ended
+/// task's rows become its results file (byte for byte what the writer produces) and its changed
+/// rows; a task still running keeps them as a chunk, so it resumes without applying them again.
+#[test]
+fn outcome_rows_of_the_previous_version_are_migrated() {
+    for env in Env::all() {
+        let label = env.db.label;
+        let inside = env.leads_where("Home Insurance UK", "received", 0, 6, 6);
+        let req = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+        // Task A runs to the end under this version; its cells need quoting and neutralising.
+        let raw_a: Vec<(String, String)> = vec![
+            (inside[0].to_string(), "=HYPERLINK(\"x\")".into()),
+            (inside[1].to_string(), "Said \"no\", twice".into()),
+            (inside[2].to_string(), "Line\nbreak".into()),
+            ("-5".into(), "Bad id".into()),
+        ];
+        let mut csv_a = csv::Writer::from_writer(Vec::new());
+        csv_a.write_record(["Lead ID", "Rejection Reason"]).expect("header");
+        for (id, reason) in &raw_a {
+            csv_a.write_record([id, reason]).expect("row");
+        }
+        let a = env.run(&req, &env.file("a.csv", &csv_a.into_inner().expect("csv")));
+        let results_a = env.results_csv(a);
+        let rows_a = tasks::result_rows(&mut env.conn(), a).expect("rows");
+        assert_eq!(rows_a.len(), 4, "{label}");
+        let changed_a = views::task_view(&mut env.conn(), &env.user("client@sendback.test"), a)
+            .expect("view")
+            .expect("visible")
+            .affected;
+        assert_eq!(changed_a.len(), 3, "{label}");
+        // Task B stops after its first batch of one row.
+        let rows_b: Vec<(String, &str)> = inside[3..].iter().map(|id| (id.to_string(), "Gone")).collect();
+        let b = env.submit(&req, &env.file("b.csv", &lead_id_csv(&rows_b))).expect("submit");
+        let (_, end) = env.worker(1).run_one(RunLimits { max_batches: Some(1) }).expect("run").expect("task");
+        assert_eq!(end, RunEnd::Stopped, "{label}");
+        let committed = tasks::committed_result_rows(&mut env.conn(), b).expect("chunks");
+        assert_eq!(committed.len(), 1, "{label}");
+
+        // Back to the previous schema, with the outcome rows as that version stored them.
+        let mut conn = env.conn();
+        app::db::revert_last_migration(&mut conn).expect("revert");
+        let mut legacy: Vec<(i64, Vec<String>, String, String)> = rows_a
+            .iter()
+            .zip(&raw_a)
+            .map(|(r, (id, reason))| (a, r.clone(), id.clone(), reason.clone()))
+            .collect();
+        legacy.extend(committed.iter().map(|r| (b, r.clone(), r[1].clone(), r[2].clone())));
+        for (task, r, identifier, reason) in legacy {
+            diesel::sql_query(
+                "INSERT INTO rejection_task_rows (task_id, row_number, identifier, reason, outcome, lead_id, message) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(task)
+            .bind::<diesel::sql_types::BigInt, _>(r[0].parse::<i64>().expect("row"))
+            .bind::<diesel::sql_types::Text, _>(identifier)
+            .bind::<diesel::sql_types::Text, _>(reason)
+            .bind::<diesel::sql_types::Text, _>(&r[3])
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(r[4].parse::<i64>().ok())
+            .bind::<diesel::sql_types::Text, _>(&r[5])
+            .execute(&mut conn)
+            .expect("legacy row");
+        }
+        app::db::run_migrations(&mut conn).expect("migrate");
+        drop(conn);
+
+        assert_eq!(env.results_csv(a), results_a, "{label}: the results file is unchanged");
+        let view = views::task_view(&mut env.conn(), &env.user("client@sendback.test"), a).expect("view");
+        assert_eq!(view.expect("visible").affected, changed_a, "{label}: the changed leads are kept");
+        env.clock.advance(TimeDelta::seconds(31));
+        let (ran, end) = env.worker(1).run_one(RunLimits::default()).expect("run").expect("task");
+        assert_eq!((ran, end), (b, RunEnd::Completed), "{label}");
+        assert_eq!(env.counts(b), BTreeMap::from([("rejected", 3)]), "{label}: no row applied twice");
+        let history = count(
+            &mut env.conn(),
+            &format!("SELECT COUNT(*) AS n FROM lead_status_history WHERE task_id = {b}"),
+        );
+        assert_eq!(history, 3, "{label}");
     }
 }
 

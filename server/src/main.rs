@@ -116,6 +116,8 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
         uploads,
     };
     tokio::spawn(server::clean_up_periodically(state.clone(), Duration::from_secs(600)));
+    // SQLite: the WAL is copied back in the background, not inside the worker's or a page's commit.
+    let _checkpointer = app::db::start_checkpointer(&state.pool, app::db::CHECKPOINT_EVERY);
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     let storage = state.uploads.storage.clone();
     let worker = app::engine::worker::Worker::new(state.pool.clone(), storage, state.clock.clone());

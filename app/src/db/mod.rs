@@ -125,8 +125,14 @@ impl ManageConnection for ConnectionManager {
         .map_err(r2d2::Error::ConnectionError)
     }
 
+    /// Run on every check-out. On SQLite it also turns foreign key enforcement (back) on: the
+    /// rejection worker turns it off on its connection while it runs a task.
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        let check = match conn {
+            DbConn::Sqlite(_) => "PRAGMA foreign_keys = ON",
+            DbConn::Pg(_) => "SELECT 1",
+        };
+        conn.batch_execute(check).map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
@@ -226,6 +232,67 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<(), DbError> {
     let result = match conn {
         DbConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|_| ()),
         DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+    };
+    result.map_err(|e| DbError::Migration(e.to_string()))
+}
+
+/// How often the server checkpoints SQLite's write-ahead log.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// SQLite: copies the write-ahead log into the database file from a background thread every
+/// `every`, so that a committing connection (the rejection worker's, above all) rarely has to:
+/// WAL checkpoints otherwise run inside the commit that crosses `wal_autocheckpoint`. Passive
+/// checkpoints never block readers or writers. Nothing is started for PostgreSQL. Stops when
+/// the returned guard is dropped.
+pub fn start_checkpointer(pool: &Pool, every: Duration) -> Option<Checkpointer> {
+    let conn = pool.get().ok()?;
+    if !matches!(*conn, DbConn::Sqlite(_)) {
+        return None;
+    }
+    drop(conn);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pool = pool.clone();
+    let flag = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(every);
+                match pool.get() {
+                    Ok(mut conn) => {
+                        if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+                            tracing::warn!(error = %e, "WAL checkpoint failed");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "WAL checkpoint: no connection"),
+                }
+            }
+        })
+        .ok()?;
+    Some(Checkpointer { stop, thread: Some(thread) })
+}
+
+/// The background checkpoint thread; stopped (and joined) on drop.
+#[derive(Debug)]
+pub struct Checkpointer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reverts the newest applied migration (tests of a migration's data conversion; development).
+pub fn revert_last_migration(conn: &mut DbConn) -> Result<(), DbError> {
+    let result = match conn {
+        DbConn::Pg(c) => c.revert_last_migration(PG_MIGRATIONS).map(|_| ()),
+        DbConn::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS).map(|_| ()),
     };
     result.map_err(|e| DbError::Migration(e.to_string()))
 }

@@ -170,7 +170,6 @@ diesel::table! {
         failure_reason -> Nullable<Text>,
         rows_total -> Nullable<BigInt>,
         rows_done -> BigInt,
-        cursor_offset -> BigInt,
         remaining_accepted -> BigInt,
         claimed_by -> Nullable<Text>,
         heartbeat_at -> Nullable<Timestamp>,
@@ -178,23 +177,29 @@ diesel::table! {
         started_at -> Nullable<Timestamp>,
         finished_at -> Nullable<Timestamp>,
         phase -> Text,
-        cursor_line -> BigInt,
         remaining_cursor -> BigInt,
         delimiter -> Text,
         outcome_counts -> Text,
         cap_units_released -> BigInt,
+        changed_rows -> Text,
     }
 }
 
 diesel::table! {
-    rejection_task_rows (task_id, row_number) {
+    /// One batch's per-row outcomes, as results-CSV records sorted by row number.
+    rejection_task_chunks (task_id, chunk) {
         task_id -> BigInt,
-        row_number -> BigInt,
-        identifier -> Text,
-        reason -> Text,
-        outcome -> Text,
-        lead_id -> Nullable<BigInt>,
-        message -> Text,
+        chunk -> BigInt,
+        body -> Text,
+    }
+}
+
+diesel::table! {
+    /// The results CSV (without its header) in file order, in parts cut between records.
+    rejection_task_results (task_id, part) {
+        task_id -> BigInt,
+        part -> BigInt,
+        body -> Text,
     }
 }
 
@@ -244,7 +249,8 @@ diesel::joinable!(lead_values -> leads (lead_id));
 diesel::joinable!(lead_values -> campaign_fields (field_id));
 diesel::joinable!(affiliate_events -> leads (lead_id));
 diesel::joinable!(lead_status_history -> leads (lead_id));
-diesel::joinable!(rejection_task_rows -> rejection_tasks (task_id));
+diesel::joinable!(rejection_task_chunks -> rejection_tasks (task_id));
+diesel::joinable!(rejection_task_results -> rejection_tasks (task_id));
 diesel::joinable!(rejection_tasks -> campaigns (campaign_id));
 diesel::joinable!(rejection_tasks -> uploads (upload_id));
 
@@ -264,7 +270,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     affiliate_events,
     uploads,
     rejection_tasks,
-    rejection_task_rows,
+    rejection_task_chunks,
+    rejection_task_results,
     lead_status_history,
     sessions,
     login_failures,

@@ -5,14 +5,11 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::tasks::parse_counts;
-use crate::db::schema::{campaign_fields, campaigns, rejection_task_rows, rejection_tasks, uploads, users};
+use super::tasks::{parse_changed, parse_counts};
+use crate::db::schema::{campaign_fields, campaigns, rejection_tasks, uploads, users};
 use crate::db::users::{Role, UserContext};
 use crate::db::{DbConn, DbError};
 use crate::rejections::{AffectedLead, Outcome, TaskOptions, TaskStatus, TaskSummary, TaskView};
-
-/// Leads listed on a finished task's page (the results file has them all).
-pub const AFFECTED_SHOWN: i64 = 50;
 
 fn stamp(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
@@ -45,7 +42,7 @@ type TaskTuple = (
         Option<chrono::NaiveDate>,
     ),
     (bool, bool, bool, bool, i64, i64, String, NaiveDateTime, Option<NaiveDateTime>),
-    (String, String, String),
+    (String, String, String, String),
 );
 
 /// The task page's data, or `None` when `user` may not see it.
@@ -79,7 +76,7 @@ pub fn task_view(conn: &mut DbConn, user: &UserContext, task_id: i64) -> Result<
                 rejection_tasks::created_at,
                 rejection_tasks::finished_at,
             ),
-            (uploads::original_name, campaigns::name, users::name),
+            (uploads::original_name, campaigns::name, users::name, rejection_tasks::changed_rows),
         ))
         .into_boxed();
     // The same rule as `may_see`, in the one query the page polls.
@@ -111,7 +108,7 @@ pub fn task_view(conn: &mut DbConn, user: &UserContext, task_id: i64) -> Result<
             created_at,
             finished_at,
         ),
-        (file_name, campaign, started_by),
+        (file_name, campaign, started_by, changed),
     ) = row;
     let identifier = match (mode.as_str(), field_id) {
         ("lead_id", _) => "Lead ID".to_owned(),
@@ -125,8 +122,20 @@ pub fn task_view(conn: &mut DbConn, user: &UserContext, task_id: i64) -> Result<
         _ => mode,
     };
     let status = TaskStatus::parse(&status).unwrap_or(TaskStatus::Failed);
-    let affected =
-        if status == TaskStatus::Completed { affected_leads(conn, id, AFFECTED_SHOWN)? } else { Vec::new() };
+    // The first changed rows in file order (kept on the task as batches commit); listed once the
+    // task is done.
+    let affected = if status == TaskStatus::Completed {
+        parse_changed(&changed)
+            .into_iter()
+            .map(|(row, lead_id, outcome)| AffectedLead {
+                row: i64::try_from(row).unwrap_or(i64::MAX),
+                lead_id,
+                outcome,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Some(TaskView {
         id,
         file_name,
@@ -153,27 +162,6 @@ pub fn task_view(conn: &mut DbConn, user: &UserContext, task_id: i64) -> Result<
         cap_units_released,
         affected,
     }))
-}
-
-/// The first `limit` rows (file order) whose lead the task changed.
-pub fn affected_leads(conn: &mut DbConn, task_id: i64, limit: i64) -> Result<Vec<AffectedLead>, DbError> {
-    let rows: Vec<(i64, Option<i64>, String)> = rejection_task_rows::table
-        .filter(
-            rejection_task_rows::task_id.eq(task_id).and(
-                rejection_task_rows::outcome
-                    .eq_any([Outcome::Rejected.as_str(), Outcome::AcceptedOutsideWindow.as_str()]),
-            ),
-        )
-        .select((rejection_task_rows::row_number, rejection_task_rows::lead_id, rejection_task_rows::outcome))
-        .order(rejection_task_rows::row_number)
-        .limit(limit)
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(row, lead_id, outcome)| {
-            Some(AffectedLead { row, lead_id: lead_id?, outcome: Outcome::parse(&outcome)? })
-        })
-        .collect())
 }
 
 type HistoryTuple = (i64, String, String, String, NaiveDateTime, String, Option<i64>, i64, String);
