@@ -844,7 +844,9 @@ impl Runner<'_> {
                             i64::try_from(i128::from(window) * i128::from(target) / i128::from(moved))
                                 .unwrap_or(i64::MAX)
                         }
-                        .clamp(64, 1 << 30);
+                        // Bounded so that a campaign with few received leads left does not
+                        // scan half the table inside one write transaction.
+                        .clamp(64, target.saturating_mul(50));
                     }
                     Err(BatchError::LostClaim) => return Ok(RunEnd::Stopped),
                     Err(BatchError::Conflict) => continue,
