@@ -736,8 +736,8 @@ impl Runner<'_> {
         let mut phase = task.phase.clone();
         if phase == "rows" {
             // Pass 1, in file order: find each row's lead and its duplicates (no writes).
-            let slots = match timed(|t| &mut t.read, || self.prepare(conn, &task, &setup, &path)) {
-                Ok(Ok(slots)) => slots,
+            let (slots, kept) = match timed(|t| &mut t.read, || self.prepare(conn, &task, &setup, &path)) {
+                Ok(Ok(prepared)) => prepared,
                 Ok(Err(reason)) => {
                     fail(conn, task_id, &reason, self.clock.now())?;
                     return Ok(RunEnd::Failed);
@@ -776,14 +776,16 @@ impl Runner<'_> {
                 }
                 let mut inputs = Vec::with_capacity(batch.len());
                 for slot in batch {
-                    let row = match timed(|t| &mut t.read, || at.read_at(slot.offset, slot.line)) {
-                        Ok(row) => row,
-                        Err(e) => {
-                            fail(conn, task_id, &e.to_string(), self.clock.now())?;
-                            return Ok(RunEnd::Failed);
-                        }
+                    let mut input = match slot.kept.and_then(|k| kept.get(k)) {
+                        Some(cells) => RowInput::new(slot.line, setup.mode, Ok(cells)),
+                        None => match timed(|t| &mut t.read, || at.read_at(slot.offset, slot.line)) {
+                            Ok(row) => row_input(&row, &setup),
+                            Err(e) => {
+                                fail(conn, task_id, &e.to_string(), self.clock.now())?;
+                                return Ok(RunEnd::Failed);
+                            }
+                        },
                     };
-                    let mut input = row_input(&row, &setup);
                     input.duplicate_of = slot.duplicate_of;
                     inputs.push(input);
                 }
@@ -876,7 +878,7 @@ impl Runner<'_> {
         task: &TaskRow,
         setup: &TaskSetup,
         path: &Path,
-    ) -> Result<Result<Vec<Slot>, String>, DbError> {
+    ) -> Result<Result<(Vec<Slot>, KeptCells), String>, DbError> {
         let mut reader = match RowReader::open(
             path,
             setup.shape.delimiter,
@@ -887,6 +889,8 @@ impl Runner<'_> {
             Err(e) => return Ok(Err(e.to_string())),
         };
         let mut slots: Vec<Slot> = Vec::new();
+        let mut kept = KeptCells::default();
+        // The first line of each text key (lead ids are compared after the sort, below).
         let mut first_line: HashMap<Key, u64> = HashMap::new();
         // Text keys wait here until a chunk of them is looked up.
         let mut pending: Vec<(usize, Key)> = Vec::new();
@@ -896,22 +900,29 @@ impl Runner<'_> {
                 Ok(None) => break,
                 Err(e) => return Ok(Err(e.to_string())),
             };
-            let input = row_input(&row, setup);
-            let mut slot =
-                Slot { group: 1, lead_id: 0, line: row.line, offset: row.offset, duplicate_of: None };
-            if let Ok(key) = input.parsed {
-                if let Some(first) = first_line.get(&key) {
-                    slot.duplicate_of = Some(*first);
-                } else {
-                    first_line.insert(key.clone(), row.line);
-                    match key {
-                        Key::LeadId(id) => {
-                            slot.group = 0;
-                            slot.lead_id = id;
-                        }
-                        Key::Text(_) => pending.push((slots.len(), key)),
+            let cells = cells_of(&row, setup);
+            let mut slot = Slot {
+                group: 1,
+                lead_id: 0,
+                line: row.line,
+                offset: row.offset,
+                duplicate_of: None,
+                kept: cells.as_ref().ok().and_then(|(id, reason)| kept.keep(id, reason)),
+            };
+            match RowInput::new(row.line, setup.mode, cells).parsed {
+                Ok(Key::LeadId(id)) => {
+                    slot.group = 0;
+                    slot.lead_id = id;
+                }
+                Ok(key) => {
+                    if let Some(first) = first_line.get(&key) {
+                        slot.duplicate_of = Some(*first);
+                    } else {
+                        first_line.insert(key.clone(), row.line);
+                        pending.push((slots.len(), key));
                     }
                 }
+                Err(_) => {}
             }
             slots.push(slot);
             if pending.len() >= IN_CHUNK {
@@ -919,8 +930,12 @@ impl Runner<'_> {
             }
         }
         resolve(conn, task, setup.mode, &mut pending, &mut slots)?;
+        drop(first_line);
         slots.sort_unstable_by_key(Slot::order);
-        Ok(Ok(slots))
+        if setup.mode == IdentifierMode::LeadId {
+            mark_repeated_lead_ids(&mut slots);
+        }
+        Ok(Ok((slots, kept)))
     }
 
     fn stopping(&self) -> bool {
@@ -1100,6 +1115,8 @@ struct Slot {
     line: u64,
     offset: u64,
     duplicate_of: Option<u64>,
+    /// The row's cells, when pass 1 kept them.
+    kept: Option<Kept>,
 }
 
 impl Slot {
@@ -1108,9 +1125,27 @@ impl Slot {
     }
 }
 
+/// Lead ID mode, after the sort: rows naming the same lead id are adjacent, the first in the
+/// file first; the others become its duplicates. (Sorting instead of a hash map of every id
+/// saves a large file's map: tens of MB.)
+fn mark_repeated_lead_ids(slots: &mut [Slot]) {
+    let mut first: Option<(i64, u64)> = None;
+    for slot in slots.iter_mut().take_while(|s| s.group == 0) {
+        match first {
+            Some((id, line)) if id == slot.lead_id => slot.duplicate_of = Some(line),
+            _ => first = Some((slot.lead_id, slot.line)),
+        }
+    }
+}
+
 /// The row as the planner reads it.
 fn row_input(row: &csv_file::RawRow, setup: &TaskSetup) -> RowInput {
     read_input(row, setup.mode, setup.identifier_index, setup.reason_index)
+}
+
+/// The row's cells as [`row_input`] reads them.
+fn cells_of<'r>(row: &'r csv_file::RawRow, setup: &TaskSetup) -> Result<(&'r str, &'r str), String> {
+    row_cells(row, setup.identifier_index, setup.reason_index)
 }
 
 fn read_input(
@@ -1119,12 +1154,66 @@ fn read_input(
     identifier_index: usize,
     reason_index: usize,
 ) -> RowInput {
-    let cells = if row.unterminated_quote {
+    RowInput::new(row.line, mode, row_cells(row, identifier_index, reason_index))
+}
+
+/// The row's identifier and reason cells, or why they cannot be read.
+fn row_cells(
+    row: &csv_file::RawRow,
+    identifier_index: usize,
+    reason_index: usize,
+) -> Result<(&str, &str), String> {
+    if row.unterminated_quote {
         Err("a quoted value is never closed; this row and everything after it could not be read".to_owned())
     } else {
         row.text(identifier_index).and_then(|id| row.text(reason_index).map(|r| (id, r)))
-    };
-    RowInput::new(row.line, mode, cells)
+    }
+}
+
+/// Pass 1 keeps each row's two cells here, so that pass 2, which visits the rows in lead id
+/// order, need not read them from the file again (one `pread` per row was a tenth of a large
+/// task's time). Bounded: the cells of rows past [`KEPT_CELLS_BYTES`], and long cells, are
+/// read from the file again.
+#[derive(Default)]
+struct KeptCells {
+    text: String,
+}
+
+/// Where a row's cells are in [`KeptCells`]: the identifier, then the reason.
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    at: u32,
+    identifier_len: u32,
+    reason_len: u32,
+}
+
+/// At most this much cell text is kept in memory per task (1,000,000 typical rows take ~25 MB).
+const KEPT_CELLS_BYTES: usize = 64 << 20;
+/// A row whose cells are longer than this together is read from the file again.
+const KEPT_ROW_BYTES: usize = 4096;
+
+impl KeptCells {
+    fn keep(&mut self, identifier: &str, reason: &str) -> Option<Kept> {
+        let len = identifier.len() + reason.len();
+        if len > KEPT_ROW_BYTES || self.text.len() + len > KEPT_CELLS_BYTES {
+            return None;
+        }
+        let kept = Kept {
+            at: u32::try_from(self.text.len()).ok()?,
+            identifier_len: u32::try_from(identifier.len()).ok()?,
+            reason_len: u32::try_from(reason.len()).ok()?,
+        };
+        self.text.push_str(identifier);
+        self.text.push_str(reason);
+        Some(kept)
+    }
+
+    fn get(&self, kept: Kept) -> Option<(&str, &str)> {
+        let at = usize::try_from(kept.at).ok()?;
+        let mid = at + usize::try_from(kept.identifier_len).ok()?;
+        let end = mid + usize::try_from(kept.reason_len).ok()?;
+        Some((self.text.get(at..mid)?, self.text.get(mid..end)?))
+    }
 }
 
 /// Looks up pending text keys; slots whose key names exactly one lead join group 0.
@@ -1656,7 +1745,45 @@ pub fn write_results_csv(conn: &mut DbConn, task_id: i64, mut out: impl Write) -
 
 #[cfg(test)]
 mod tests {
-    use super::spreadsheet_safe;
+    use super::{
+        KEPT_CELLS_BYTES, KEPT_ROW_BYTES, KeptCells, Slot, mark_repeated_lead_ids, spreadsheet_safe,
+    };
+
+    #[test]
+    fn kept_cells_come_back_as_they_went_in_and_stay_bounded() {
+        let mut kept = KeptCells::default();
+        let a = kept.keep("1000001", "Wrong number").expect("kept");
+        let b = kept.keep("", "Ünïcode, \"quoted\"").expect("kept");
+        assert_eq!(kept.get(a), Some(("1000001", "Wrong number")));
+        assert_eq!(kept.get(b), Some(("", "Ünïcode, \"quoted\"")));
+        // A long cell is left in the file.
+        assert!(kept.keep("1", &"x".repeat(KEPT_ROW_BYTES)).is_none());
+        // So is everything past the bound.
+        let row = "y".repeat(KEPT_ROW_BYTES - 1);
+        while kept.keep("1", &row).is_some() {}
+        assert!(kept.text.len() <= KEPT_CELLS_BYTES);
+        assert!(kept.keep("1", "short").is_some(), "a short row may still fit");
+        assert_eq!(kept.get(a), Some(("1000001", "Wrong number")));
+    }
+
+    #[test]
+    fn a_repeated_lead_id_points_at_its_first_row() {
+        let slot =
+            |group, lead_id, line| Slot { group, lead_id, line, offset: 0, duplicate_of: None, kept: None };
+        // Sorted as pass 2 applies them: (group, lead id, line).
+        let mut slots = vec![
+            slot(0, 5, 3),
+            slot(0, 5, 9),
+            slot(0, 5, 12),
+            slot(0, 7, 2),
+            slot(0, 8, 4),
+            slot(0, 8, 6),
+            slot(1, 0, 5),
+        ];
+        mark_repeated_lead_ids(&mut slots);
+        let marks: Vec<Option<u64>> = slots.iter().map(|s| s.duplicate_of).collect();
+        assert_eq!(marks, [None, Some(3), Some(3), None, None, Some(4), None]);
+    }
 
     #[test]
     fn formula_cells_are_neutralised() {
