@@ -366,6 +366,16 @@ fn all_options_on() {
             .first(&mut env.conn())
             .expect("task");
         assert_eq!(remaining, received_before - inside.len() as i64 - 2, "{l}");
+        let moved_history = count(
+            &mut env.conn(),
+            &format!(
+                "SELECT COUNT(*) AS n FROM lead_status_history h JOIN leads l ON l.id = h.lead_id \
+                 WHERE h.task_id = {task} AND h.from_status = 'received' AND h.to_status = 'accepted' \
+                   AND h.reason = 'Moved to accepted by rejection task {task}' AND h.source = 'rejection_task' \
+                   AND l.status = 'accepted' AND l.status_reason = h.reason"
+            ),
+        );
+        assert_eq!(moved_history, remaining, "{l}: one history row per lead moved");
         assert_eq!(
             count(
                 &mut env.conn(),
