@@ -1580,43 +1580,52 @@ fn record_row(record: &csv::ByteRecord) -> Option<u64> {
     std::str::from_utf8(record.get(0)?).ok()?.parse().ok()
 }
 
-/// The rows whose outcomes a task has committed (in its chunks), and the next chunk's number.
-fn committed_rows(conn: &mut DbConn, task_id: i64) -> Result<(std::collections::HashSet<u64>, i64), DbError> {
+/// Calls `each` with every results record in a task's chunks, in chunk order (one chunk in
+/// memory at a time); returns the next chunk's number.
+fn for_each_chunk_record(
+    conn: &mut DbConn,
+    task_id: i64,
+    mut each: impl FnMut(&csv::ByteRecord) -> Result<(), DbError>,
+) -> Result<i64, DbError> {
     let chunks: Vec<i64> = rejection_task_chunks::table
         .filter(rejection_task_chunks::task_id.eq(task_id))
         .select(rejection_task_chunks::chunk)
         .order(rejection_task_chunks::chunk)
         .load(conn)?;
-    let mut rows = std::collections::HashSet::new();
+    let mut record = csv::ByteRecord::new();
     for &chunk in &chunks {
         let body: String = rejection_task_chunks::table
             .find((task_id, chunk))
             .select(rejection_task_chunks::body)
             .first(conn)?;
         let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(body.as_bytes());
-        let mut record = csv::ByteRecord::new();
         while reader.read_byte_record(&mut record).map_err(csv_failed)? {
-            rows.extend(record_row(&record));
+            each(&record)?;
         }
     }
-    Ok((rows, chunks.last().map_or(0, |c| c + 1)))
+    Ok(chunks.last().map_or(0, |c| c + 1))
+}
+
+/// The rows whose outcomes a task has committed (in its chunks), and the next chunk's number.
+fn committed_rows(conn: &mut DbConn, task_id: i64) -> Result<(std::collections::HashSet<u64>, i64), DbError> {
+    let mut rows = std::collections::HashSet::new();
+    let next = for_each_chunk_record(conn, task_id, |record| {
+        rows.extend(record_row(record));
+        Ok(())
+    })?;
+    Ok((rows, next))
 }
 
 /// The results records a task has committed but not yet merged into its results file (its
 /// chunks), in chunk order.
 pub fn committed_result_rows(conn: &mut DbConn, task_id: i64) -> Result<Vec<Vec<String>>, DbError> {
-    let bodies: Vec<String> = rejection_task_chunks::table
-        .filter(rejection_task_chunks::task_id.eq(task_id))
-        .select(rejection_task_chunks::body)
-        .order(rejection_task_chunks::chunk)
-        .load(conn)?;
     let mut rows = Vec::new();
-    for body in &bodies {
-        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(body.as_bytes());
-        for record in reader.records() {
-            rows.push(record.map_err(csv_failed)?.iter().map(str::to_owned).collect());
-        }
-    }
+    for_each_chunk_record(conn, task_id, |record| {
+        let cells: Result<Vec<String>, _> =
+            record.iter().map(|c| std::str::from_utf8(c).map(str::to_owned)).collect();
+        rows.push(cells.map_err(csv_failed)?);
+        Ok(())
+    })?;
     Ok(rows)
 }
 
@@ -1683,15 +1692,8 @@ fn finish_results(conn: &mut DbConn, task_id: i64, next_phase: &str) -> Result<(
 /// Rows per outcome in a task's results file (rows read = the sum), read a part at a time.
 pub fn outcome_counts(conn: &mut DbConn, task_id: i64) -> Result<Vec<(Outcome, i64)>, DbError> {
     let mut counts: Vec<(Outcome, i64)> = Outcome::ALL.iter().map(|o| (*o, 0)).collect();
-    let mut after = -1_i64;
     let mut record = csv::ByteRecord::new();
-    while let Some((part, body)) = rejection_task_results::table
-        .filter(rejection_task_results::task_id.eq(task_id).and(rejection_task_results::part.gt(after)))
-        .select((rejection_task_results::part, rejection_task_results::body))
-        .order(rejection_task_results::part)
-        .first::<(i64, String)>(conn)
-        .optional()?
-    {
+    for_each_part(conn, task_id, |body| {
         let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(body.as_bytes());
         while reader.read_byte_record(&mut record).map_err(csv_failed)? {
             if let Some(slot) = counts.iter_mut().find(|(o, _)| Some(o.as_str().as_bytes()) == record.get(3))
@@ -1699,9 +1701,30 @@ pub fn outcome_counts(conn: &mut DbConn, task_id: i64) -> Result<Vec<(Outcome, i
                 slot.1 += 1;
             }
         }
+        Ok(())
+    })?;
+    Ok(counts)
+}
+
+/// Calls `each` with every part of a task's results file, in order (one part in memory at a
+/// time).
+fn for_each_part(
+    conn: &mut DbConn,
+    task_id: i64,
+    mut each: impl FnMut(&str) -> Result<(), DbError>,
+) -> Result<(), DbError> {
+    let mut after = -1_i64;
+    while let Some((part, body)) = rejection_task_results::table
+        .filter(rejection_task_results::task_id.eq(task_id).and(rejection_task_results::part.gt(after)))
+        .select((rejection_task_results::part, rejection_task_results::body))
+        .order(rejection_task_results::part)
+        .first::<(i64, String)>(conn)
+        .optional()?
+    {
+        each(&body)?;
         after = part;
     }
-    Ok(counts)
+    Ok(())
 }
 
 /// A task's results file read back: one record per row (row, identifier, reason, outcome,
@@ -1728,17 +1751,7 @@ pub fn write_results_csv(conn: &mut DbConn, task_id: i64, mut out: impl Write) -
     w.write_record(["row", "identifier", "reason", "outcome", "lead_id", "message"]).map_err(csv_failed)?;
     w.flush().map_err(csv_failed)?;
     drop(w);
-    let mut after = -1_i64;
-    while let Some((part, body)) = rejection_task_results::table
-        .filter(rejection_task_results::task_id.eq(task_id).and(rejection_task_results::part.gt(after)))
-        .select((rejection_task_results::part, rejection_task_results::body))
-        .order(rejection_task_results::part)
-        .first::<(i64, String)>(conn)
-        .optional()?
-    {
-        out.write_all(body.as_bytes()).map_err(csv_failed)?;
-        after = part;
-    }
+    for_each_part(conn, task_id, |body| out.write_all(body.as_bytes()).map_err(csv_failed))?;
     out.flush().map_err(csv_failed)?;
     Ok(())
 }
