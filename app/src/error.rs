@@ -40,6 +40,13 @@ impl AppError {
         Self::Invalid { field: field.into(), message: message.into() }
     }
 
+    /// The date typed into form field `field`, `None` when left empty; `Invalid` (naming the
+    /// field) when it is not a date.
+    pub fn date_field(field: &str, text: &str) -> Result<Option<chrono::NaiveDate>, Self> {
+        crate::domain::messages::optional_date(text)
+            .map_err(|_| Self::invalid(field, crate::domain::messages::NOT_A_DATE))
+    }
+
     /// The HTTP status the server answers with.
     pub fn status_code(&self) -> u16 {
         match self {

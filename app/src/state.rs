@@ -18,7 +18,7 @@ pub struct AppState {
 /// Where uploaded CSV files go and how large they may be.
 #[derive(Debug, Clone)]
 pub struct UploadSettings {
-    pub storage: crate::engine::tasks::Storage,
+    pub storage: crate::engine::uploads::Storage,
     /// Refused beyond this (at most [`crate::engine::csv_file::MAX_FILE_BYTES`]).
     pub max_bytes: u64,
 }
@@ -26,7 +26,7 @@ pub struct UploadSettings {
 impl UploadSettings {
     pub fn new(dir: impl Into<std::path::PathBuf>) -> Self {
         Self {
-            storage: crate::engine::tasks::Storage::new(dir),
+            storage: crate::engine::uploads::Storage::new(dir),
             max_bytes: crate::engine::csv_file::MAX_FILE_BYTES,
         }
     }
@@ -61,6 +61,23 @@ impl AppState {
         F: FnOnce(&mut db::DbConn) -> Result<T, DbError> + Send + 'static,
     {
         db::run(&self.pool, f).await
+    }
+
+    /// Runs a database closure whose own error type says more than [`DbError`] (a refusal the
+    /// user should read); pool and join failures become that type too.
+    pub async fn db_or<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut db::DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| DbError::Join(e.to_string()))?
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use app::db::{self, DbConn};
+use app::domain::task::{IdentifierChoice, TaskOptions};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use rand::SeedableRng;
@@ -30,7 +31,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200_000)]
     pub email_rows: usize,
     /// Rows per batch (transaction).
-    #[arg(long, default_value_t = app::engine::tasks::DEFAULT_BATCH_ROWS)]
+    #[arg(long, default_value_t = app::engine::task::DEFAULT_BATCH_ROWS)]
     pub batch_rows: usize,
     /// Reuse the database built by an earlier run (kept as `pristine.db` in `--dir`) instead of
     /// building it again.
@@ -219,26 +220,28 @@ fn submit(db_path: &Path, dir: &Path, file: &Path, field: Option<&str>) -> anyho
     let pool = db::connect(&format!("sqlite://{}", db_path.display()), 2)?;
     let mut conn = pool.get()?;
     let user = db::users::load_context(&mut conn, 1)?.context("bench user")?;
-    let req = app::engine::tasks::TaskRequest {
+    let req = app::engine::task::TaskRequest {
         campaign_id: 1,
         mode: match field {
-            Some(_) => app::engine::tasks::ModeRequest::Field(1),
-            None => app::engine::tasks::ModeRequest::LeadId,
+            Some(_) => IdentifierChoice::Field(1),
+            None => IdentifierChoice::LeadId,
         },
         identifier_column: field.unwrap_or("Lead ID").to_owned(),
         reason_column: if field.is_some() { "reason".into() } else { "Rejection Reason".into() },
         reject_from: None,
-        options: app::rejections::TaskOptions {
+        options: TaskOptions {
             move_outside_to_accepted: true,
             reject_affiliate_events: true,
             move_remaining_to_accepted: true,
             count_towards_cap: true,
         },
         request_key: None,
-        original_name: file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
     };
-    let storage = app::engine::tasks::Storage::new(dir.join("uploads"));
-    app::engine::tasks::submit(&mut conn, &storage, &user, &req, file, chrono::Utc::now().naive_utc())
+    let storage = app::engine::uploads::Storage::new(dir.join("uploads"));
+    let now = chrono::Utc::now().naive_utc();
+    // The app's own path: the file becomes the user's upload, then a task is submitted on it.
+    let upload = app::engine::uploads::upload_local_file(&mut conn, &storage, &user, file, now)?;
+    app::engine::task::submit_upload(&mut conn, &storage, &user, &req, upload, now)
         .map_err(|e| anyhow::anyhow!("submit: {e}"))
 }
 
@@ -274,14 +277,14 @@ fn run_task(dir: &Path, task: i64, batch_rows: usize) -> anyhow::Result<()> {
     let pool = db::connect(&format!("sqlite://{}", dir.join("bench.db").display()), 2)?;
     // As in `sendback serve`.
     let _checkpointer = db::start_checkpointer(&pool, db::CHECKPOINT_EVERY);
-    let storage = app::engine::tasks::Storage::new(dir.join("uploads"));
+    let storage = app::engine::uploads::Storage::new(dir.join("uploads"));
     let mut worker =
         app::engine::worker::Worker::new(pool.clone(), storage, std::sync::Arc::new(app::clock::SystemClock));
     worker.batch_rows = batch_rows;
     let started = Instant::now();
-    let (id, end) = worker.run_one(app::engine::tasks::RunLimits::default())?.context("no task to run")?;
+    let (id, end) = worker.run_one(app::engine::task::RunLimits::default())?.context("no task to run")?;
     let secs = started.elapsed().as_secs_f64();
-    if id != task || end != app::engine::tasks::RunEnd::Completed {
+    if id != task || end != app::engine::task::RunEnd::Completed {
         bail!("task {id} ended {end:?}");
     }
     // The peak so far is the task's own (counting the results below is the benchmark's).
@@ -294,7 +297,7 @@ fn run_task(dir: &Path, task: i64, batch_rows: usize) -> anyhow::Result<()> {
         })
         .unwrap_or(0_u64);
     let mut conn = pool.get()?;
-    let counts = app::engine::tasks::outcome_counts(&mut conn, task)?;
+    let counts = app::engine::task::outcome_counts(&mut conn, task)?;
     let rows: i64 = counts.iter().map(|(_, n)| n).sum();
     eprintln!("outcomes: {counts:?}");
     println!("TASK {secs} {rss} {rows}");

@@ -73,7 +73,7 @@ pub async fn clean_up_periodically(state: AppState, period: Duration) {
         // A chosen file that never started a task is kept for a day.
         let storage = state.uploads.storage.clone();
         let before = now - chrono::TimeDelta::days(1);
-        match state.db(move |conn| app::engine::tasks::prune_unused_uploads(conn, &storage, before)).await {
+        match state.db(move |conn| app::engine::uploads::prune_unused_uploads(conn, &storage, before)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(uploads = n, "deleted unused uploads"),
             Err(err) => tracing::warn!(error = %err, "pruning unused uploads"),

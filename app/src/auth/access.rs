@@ -1,6 +1,6 @@
 //! Who is asking: the session → user lookup every server function and page goes through, and
-//! the checks built on it (signed in, owner staff, "Reject Leads as a Client"). Errors set the
-//! HTTP status (401/403/404…) of the response.
+//! the checks built on it (signed in, owner staff, "Reject Leads as a Client", which rejection
+//! tasks a user sees). Errors set the HTTP status (401/403/404…) of the response.
 
 use leptos::prelude::*;
 use tower_sessions::Session;
@@ -107,7 +107,13 @@ pub async fn current_user() -> Result<UserContext, AppError> {
 /// Owner staff of the instance, or 403.
 pub async fn require_owner() -> Result<UserContext, AppError> {
     let user = current_user().await?;
-    if user.role == Role::OwnerStaff { Ok(user) } else { Err(AppError::Forbidden) }
+    require_owner_user(&user)?;
+    Ok(user)
+}
+
+/// 403 unless `user` is owner staff (plain HTTP handlers that already hold the user).
+pub fn require_owner_user(user: &UserContext) -> Result<(), AppError> {
+    if user.role == Role::OwnerStaff { Ok(()) } else { Err(AppError::Forbidden) }
 }
 
 /// A client user holding "Reject Leads as a Client", or 403.
@@ -115,6 +121,37 @@ pub async fn require_reject_permission() -> Result<UserContext, AppError> {
     let user = current_user().await?;
     may_reject(&user)?;
     Ok(user)
+}
+
+/// Who may read rejection tasks at all: owner staff, and client users holding the permission.
+pub fn may_read_tasks(user: &UserContext) -> Result<(), AppError> {
+    if user.role == Role::OwnerStaff { Ok(()) } else { may_reject(user) }
+}
+
+/// Which rejection tasks of their instance a user sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskVisibility {
+    /// Owner staff: every task of the instance.
+    All,
+    /// A client user: the tasks this user started.
+    StartedBy(i64),
+}
+
+impl TaskVisibility {
+    /// The one rule for seeing a task (its page, its results, the history): owner staff see every
+    /// task of their instance; a client user sees the tasks they started. Queries also keep to
+    /// the user's instance.
+    pub fn of(user: &UserContext) -> Self {
+        if user.role == Role::OwnerStaff { TaskVisibility::All } else { TaskVisibility::StartedBy(user.id) }
+    }
+
+    /// Whether a task of the user's instance, started by `started_by`, is visible.
+    pub fn allows(self, started_by: i64) -> bool {
+        match self {
+            TaskVisibility::All => true,
+            TaskVisibility::StartedBy(user_id) => user_id == started_by,
+        }
+    }
 }
 
 /// 403 unless `user` is a client user holding "Reject Leads as a Client".

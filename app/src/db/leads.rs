@@ -10,8 +10,8 @@ use super::schema::{
 use super::users::{Role, UserContext};
 use super::{DbConn, DbError};
 use crate::domain::identifiers::FieldKind;
+use crate::domain::lead::{EventLine, HistoryLine, LeadDetail, LeadSort, RejectionWindow, pounds};
 use crate::domain::status::LeadStatus;
-use crate::leads::model::{EventLine, HistoryLine, LeadDetail, LeadSort, RejectionWindow, pounds};
 
 /// What a user may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,7 +368,7 @@ mod tests {
         s.parse().expect("date")
     }
 
-    /// The DESIGN example: N = 7, today 2026-11-26 → received 2026-11-19 is inside (until
+    /// The docs/DOMAIN.md example: N = 7, today 2026-11-26 → received 2026-11-19 is inside (until
     /// 2026-11-26), 2026-11-18 is outside.
     #[test]
     fn the_window_matches_the_design_example() {

@@ -200,6 +200,12 @@ pub enum DbError {
     Hash(String),
     #[error("blocking task failed: {0}")]
     Join(String),
+    /// Reading or writing a file the data layer keeps (an upload, a results file).
+    #[error("{what}: {source}")]
+    File { what: &'static str, source: std::io::Error },
+    /// Data that breaks a rule the code relies on (a bug, or rows changed behind its back).
+    #[error("inconsistent data: {0}")]
+    Inconsistent(String),
 }
 
 /// Opens the pool (creating the SQLite file and its directory when missing) and applies migrations.

@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Text, Timestamp};
 
 use super::{DbConn, DbError};
 
-/// Statuses of a lead that reached the client (DESIGN §2), plus client rejected (it had).
+/// Statuses of a lead that reached the client (docs/DOMAIN.md §2), plus client rejected (it had).
 const DELIVERED: &str = "('received', 'accepted', 'sale', 'client_rejected')";
 
 /// A period of whole UTC days, both ends included.

@@ -1,4 +1,4 @@
-//! The demo instance (DESIGN §5), seeded into an empty database: deterministic (fixed random seed,
+//! The demo instance (docs/DOMAIN.md §5), seeded into an empty database: deterministic (fixed random seed,
 //! times relative to the moment of seeding) and bulk-inserted so 20,000+ leads take seconds.
 
 use std::collections::{BTreeMap, HashSet};

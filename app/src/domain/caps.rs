@@ -1,4 +1,4 @@
-//! Cap periods (DESIGN §2): each counted lead uses one unit in the period that holds its `received_at`.
+//! Cap periods (docs/DOMAIN.md §2): each counted lead uses one unit in the period that holds its `received_at`.
 
 use chrono::{Datelike, Days, NaiveDate};
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! Normalised identifier values (DESIGN §3): emails trimmed and lower-cased, UK phones reduced to
+//! Normalised identifier values (docs/DOMAIN.md §3): emails trimmed and lower-cased, UK phones reduced to
 //! digits with `+44`/`44` written as `0`, other fields trimmed. Parse, don't validate.
 
 use serde::{Deserialize, Serialize};

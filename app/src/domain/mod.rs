@@ -1,5 +1,11 @@
-//! Domain vocabulary shared by the server and the browser: lead statuses and identifier normalisation.
+//! Domain vocabulary shared by the server and the browser: lead statuses, identifier
+//! normalisation, cap periods, the rejection task's vocabulary and the read models pages show.
+//! Pure: no I/O, and nothing here imports from a page folder.
 
 pub mod caps;
 pub mod identifiers;
+pub mod lead;
+pub mod messages;
 pub mod status;
+pub mod task;
+pub mod task_view;

@@ -1,4 +1,4 @@
-//! Lead statuses, as suppliers know them (DESIGN §2).
+//! Lead statuses, as suppliers know them (docs/DOMAIN.md §2).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Reading rejection files (DESIGN §3): the file-level checks that refuse a whole file, delimiter
+//! Reading rejection files (docs/DOMAIN.md §3): the file-level checks that refuse a whole file, delimiter
 //! sniffing, and a streaming row reader that can resume at a byte offset. Never holds the whole
 //! file in memory; never panics on bad input.
 

@@ -1,8 +1,8 @@
-//! The rejection engine (server only): reading rejection files, the pure planner, tasks in the
-//! database and the worker that runs them.
+//! The rejection engine (server only): reading rejection files, the pure planner, uploaded files,
+//! rejection tasks in the database (`task`) and the worker that runs them.
 
 pub mod csv_file;
 pub mod planner;
-pub mod tasks;
-pub mod views;
+pub mod task;
+pub mod uploads;
 pub mod worker;

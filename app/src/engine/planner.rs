@@ -1,4 +1,4 @@
-//! The rejection planner (DESIGN §3): a pure function from rows, the leads they match and the
+//! The rejection planner (docs/DOMAIN.md §3): a pure function from rows, the leads they match and the
 //! task's settings to one outcome per row and the changes to apply. No I/O: the database layer
 //! fetches the leads and applies the plan.
 
@@ -6,26 +6,14 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{Days, NaiveDate, NaiveDateTime};
 
-use crate::domain::identifiers::FieldKind;
 use crate::domain::status::LeadStatus;
-use crate::rejections::{Outcome, TaskOptions};
+pub use crate::domain::task::IdentifierMode;
+use crate::domain::task::{Outcome, TaskOptions};
 
 /// Longest identifier accepted.
 pub const MAX_IDENTIFIER_CHARS: usize = 256;
 /// Longest rejection reason accepted.
 pub const MAX_REASON_CHARS: usize = 1000;
-
-/// How rows name their lead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdentifierMode {
-    LeadId,
-    Uid,
-    /// A deduped campaign field.
-    Field {
-        field_id: i64,
-        kind: FieldKind,
-    },
-}
 
 /// An identifier as matched.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -316,6 +304,7 @@ fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::identifiers::FieldKind;
 
     fn date(s: &str) -> NaiveDate {
         s.parse().unwrap()
@@ -325,7 +314,7 @@ mod tests {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
     }
 
-    /// N = 7, R = 2026-11-26: the DESIGN example.
+    /// N = 7, R = 2026-11-26: the docs/DOMAIN.md example.
     fn settings(options: TaskOptions) -> PlanSettings {
         PlanSettings { reference_date: date("2026-11-26"), max_rejection_days: 7, options }
     }

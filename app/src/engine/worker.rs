@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::tasks::{self, RunEnd, RunLimits, Runner, Storage};
+use super::task::{self, RunEnd, RunLimits, Runner};
+use super::uploads::Storage;
 use crate::clock::SharedClock;
 use crate::db::{self, Pool};
 
@@ -27,7 +28,7 @@ impl Worker {
             storage: Arc::new(storage),
             clock,
             id,
-            batch_rows: tasks::DEFAULT_BATCH_ROWS,
+            batch_rows: task::DEFAULT_BATCH_ROWS,
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -35,7 +36,7 @@ impl Worker {
     /// Claims and runs one task; `None` when there was nothing to do.
     pub fn run_one(&self, limits: RunLimits) -> Result<Option<(i64, RunEnd)>, db::DbError> {
         let mut conn = self.pool.get()?;
-        let Some(task_id) = tasks::claim_next(&mut conn, &self.id, self.clock.now())? else {
+        let Some(task_id) = task::claim_next(&mut conn, &self.id, self.clock.now())? else {
             return Ok(None);
         };
         tracing::info!(task_id, worker = %self.id, "running rejection task");

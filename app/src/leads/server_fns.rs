@@ -27,18 +27,11 @@ pub async fn list_leads(query: LeadQuery) -> Result<LeadPage, AppError> {
         let state = crate::state::app_state()?;
         let user = crate::auth::access::current_user().await?;
         let scope = crate::db::leads::Scope::of(&user);
-        let date = |field: &str, text: &str| -> Result<Option<chrono::NaiveDate>, AppError> {
-            if text.is_empty() {
-                return Ok(None);
-            }
-            text.parse()
-                .map(Some)
-                .map_err(|_| AppError::invalid(field, "Enter the date as a date, e.g. 2026-11-20."))
-        };
         let midnight = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).unwrap_or_default();
-        let from = date("from", &query.from)?.map(midnight);
-        let until =
-            date("to", &query.to)?.and_then(|d| d.checked_add_days(chrono::Days::new(1))).map(midnight);
+        let from = AppError::date_field("from", &query.from)?.map(midnight);
+        let until = AppError::date_field("to", &query.to)?
+            .and_then(|d| d.checked_add_days(chrono::Days::new(1)))
+            .map(midnight);
         let sort = query.sort;
         let filter = crate::db::leads::ListFilter {
             campaign_id: query.campaign,

@@ -13,10 +13,6 @@ use super::server_fns::{RejectionCampaign, preview_rejection_task, start_rejecti
 use crate::components::hydrated;
 use crate::error::AppError;
 
-/// Text shown for a campaign that has no maximum rejection time.
-pub const NO_WINDOW: &str = "This campaign has no maximum rejection time, so it does not accept rejections. \
-    Ask your lead supplier to set one.";
-
 // Only the browser uploads files; server rendering always shows the empty state.
 #[cfg_attr(not(feature = "hydrate"), expect(dead_code))]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +87,8 @@ impl Inputs {
 }
 
 #[component]
-pub fn RejectionForm(campaigns: Vec<RejectionCampaign>) -> impl IntoView {
+pub fn RejectionForm(campaigns: Vec<RejectionCampaign>, max_upload_bytes: u64) -> impl IntoView {
+    let limit = crate::domain::messages::megabytes(max_upload_bytes);
     let campaigns = StoredValue::new(campaigns);
     let inputs = Inputs::new();
     let preview = RwSignal::new(None::<PreviewSummary>);
@@ -251,7 +248,8 @@ pub fn RejectionForm(campaigns: Vec<RejectionCampaign>) -> impl IntoView {
                         on:change=on_file_input
                     />
                     <p id="file-hint" class="hint">
-                        "Drag your CSV file here, or choose it. One row per lead: an identifier and a reason. Up to 256 MB."
+                        "Drag your CSV file here, or choose it. One row per lead: an identifier and a reason. Up to "
+                        {limit} "."
                     </p>
                 </div>
                 <p id="file-error" class="field-error" role="alert">{field_error("file")}</p>
@@ -286,7 +284,7 @@ pub fn RejectionForm(campaigns: Vec<RejectionCampaign>) -> impl IntoView {
                 <p id="campaign-note" class="hint" role="note">
                     {move || selected_campaign().map(|c| match c.max_rejection_days {
                         Some(d) => format!("Leads of this campaign can be rejected up to {d} days after they were received."),
-                        None => NO_WINDOW.to_owned(),
+                        None => crate::domain::messages::NO_MAXIMUM_REJECTION_TIME.to_owned(),
                     })}
                 </p>
                 <p id="campaign-error" class="field-error" role="alert">{field_error("campaign")}</p>

@@ -15,10 +15,10 @@ use tokio::io::AsyncWriteExt;
 use tower_sessions::Session;
 
 use super::model::{UploadPreview, UploadRefusal};
-use crate::auth::access::{may_reject, user_of_session};
-use crate::db::users::{Role, UserContext};
+use crate::auth::access::{may_read_tasks, may_reject, user_of_session};
+use crate::db::users::UserContext;
 use crate::engine::csv_file::{self, FileRefusal, RowReader};
-use crate::engine::tasks::{Storage, record_upload};
+use crate::engine::uploads::{Storage, StoredFile, hex, record_upload};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -98,7 +98,7 @@ pub async fn upload(
     let storage = state.uploads.storage.clone();
     let key = Storage::new_key();
     let stored = match receive(&storage, &key, body, limit).await {
-        Ok(Received::Stored { size, sha256 }) => (size, sha256),
+        Ok(Received::Stored(stored)) => stored,
         Ok(Received::TooLarge) => return too_large(),
         Err(err) => {
             tracing::warn!(error = %err, "upload interrupted");
@@ -109,32 +109,28 @@ pub async fn upload(
     let now = state.clock.now();
     let path = storage.path_of(&key);
     let pool = state.pool.clone();
-    let outcome = tokio::task::spawn_blocking(move || -> Result<Result<UploadPreview, String>, AppError> {
-        let (shape, rows) = match read_preview(&path) {
-            Ok(read) => read,
-            Err(refusal) => {
-                let _ = std::fs::remove_file(&path);
-                return Ok(Err(refusal.to_string()));
-            }
-        };
+    let outcome = tokio::task::spawn_blocking(move || -> Result<UploadPreview, UploadError> {
+        let (shape, rows) = read_preview(&path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&path);
+        })?;
         let mut conn = pool.get().map_err(|e| AppError::from(crate::db::DbError::from(e)))?;
-        let (size, sha256) = stored;
-        let upload_id = record_upload(&mut conn, &user, &name, &key, size, &sha256, now)
-            .map_err(|e| AppError::from(crate::db::DbError::Query(e)))?;
-        Ok(Ok(UploadPreview {
+        let upload_id = record_upload(&mut conn, &user, &name, &stored, now).map_err(AppError::from)?;
+        Ok(UploadPreview {
             upload_id,
             file_name: name,
-            size_bytes: size,
+            size_bytes: stored.size,
             delimiter: delimiter_name(shape.delimiter),
             headers: shape.headers,
             rows,
-        }))
+        })
     })
     .await;
     match outcome {
-        Ok(Ok(Ok(preview))) => (StatusCode::OK, Json(preview)).into_response(),
-        Ok(Ok(Err(refusal))) => refuse(StatusCode::UNPROCESSABLE_ENTITY, refusal),
-        Ok(Err(err)) => refuse_app(&err),
+        Ok(Ok(preview)) => (StatusCode::OK, Json(preview)).into_response(),
+        Ok(Err(UploadError::Refused(refusal))) => {
+            refuse(StatusCode::UNPROCESSABLE_ENTITY, refusal.to_string())
+        }
+        Ok(Err(UploadError::App(err))) => refuse_app(&err),
         Err(err) => {
             tracing::error!(error = %err, "upload preview task");
             refuse_app(&AppError::Internal)
@@ -142,8 +138,24 @@ pub async fn upload(
     }
 }
 
+/// Why a received file was not kept.
+#[derive(Debug, thiserror::Error)]
+enum UploadError {
+    /// Not a file a task can read (422, in plain words).
+    #[error("{0}")]
+    Refused(FileRefusal),
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<FileRefusal> for UploadError {
+    fn from(refusal: FileRefusal) -> Self {
+        UploadError::Refused(refusal)
+    }
+}
+
 enum Received {
-    Stored { size: u64, sha256: String },
+    Stored(StoredFile),
     TooLarge,
 }
 
@@ -167,8 +179,7 @@ async fn receive(storage: &Storage, key: &str, body: Body, limit: u64) -> std::i
         }
         file.sync_all().await?;
         tokio::fs::rename(&part, storage.path_of(key)).await?;
-        let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Received::Stored { size, sha256 })
+        Ok(Received::Stored(StoredFile { key: key.to_owned(), size, sha256: hex(&hasher.finalize()) }))
     }
     .await;
     if !matches!(result, Ok(Received::Stored { .. })) {
@@ -189,11 +200,6 @@ fn read_preview(path: &std::path::Path) -> Result<(csv_file::FileShape, Vec<Vec<
     Ok((shape, rows))
 }
 
-/// Who may read tasks: owner staff, and client users holding the permission.
-pub fn may_read_tasks(user: &UserContext) -> Result<(), AppError> {
-    if user.role == Role::OwnerStaff { Ok(()) } else { may_reject(user) }
-}
-
 /// `GET /leads/import-rejections/tasks/{id}/results.csv`: the per-row results, streamed.
 pub async fn results(State(state): State<AppState>, session: Session, Path(task_id): Path<i64>) -> Response {
     let user = match signed_in(&state, &session).await {
@@ -204,7 +210,7 @@ pub async fn results(State(state): State<AppState>, session: Session, Path(task_
         return refuse_app(&err);
     }
     let check_user = user.clone();
-    match state.db(move |conn| crate::engine::views::may_see(conn, &check_user, task_id)).await {
+    match state.db(move |conn| crate::engine::task::views::may_see(conn, &check_user, task_id)).await {
         Ok(true) => {}
         Ok(false) => return refuse_app(&AppError::NotFound),
         Err(err) => return refuse_app(&AppError::from(err)),
@@ -216,10 +222,11 @@ pub async fn results(State(state): State<AppState>, session: Session, Path(task_
         let written = pool
             .get()
             .map_err(crate::db::DbError::from)
-            .and_then(|mut conn| crate::engine::tasks::write_results_csv(&mut conn, task_id, &mut out));
-        if let Err(err) =
-            written.and_then(|()| out.flush().map_err(|e| crate::db::DbError::Config(e.to_string())))
-        {
+            .and_then(|mut conn| crate::engine::task::write_results_csv(&mut conn, task_id, &mut out));
+        if let Err(err) = written.and_then(|()| {
+            out.flush()
+                .map_err(|source| crate::db::DbError::File { what: "sending the results file", source })
+        }) {
             tracing::error!(error = %err, task_id, "writing the results file");
             let _ = tx.blocking_send(Err(std::io::Error::other("the results file could not be written")));
         }

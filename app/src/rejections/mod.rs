@@ -53,12 +53,12 @@ pub fn ImportRejectionsPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 let (campaigns, tasks) = (campaigns.await, history.await);
                 match campaigns {
-                    Ok(list) => view! {
+                    Ok(setup) => view! {
                         <p class="lead">
                             "Send back the leads you reject: upload a CSV file with an identifier and a reason for each lead, "
                             "check the preview, then start the task."
                         </p>
-                        <form::RejectionForm campaigns=list/>
+                        <form::RejectionForm campaigns=setup.campaigns max_upload_bytes=setup.max_upload_bytes/>
                         <TaskHistory tasks/>
                     }.into_any(),
                     Err(AppError::Forbidden) => {

@@ -27,12 +27,22 @@ pub struct FieldOption {
     pub kind: String,
 }
 
+/// What the Import Rejections form starts from: the user's campaigns and the largest file the
+/// server accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectionSetup {
+    pub campaigns: Vec<RejectionCampaign>,
+    /// The configured upload limit (`--max-upload-mb`), in bytes.
+    pub max_upload_bytes: u64,
+}
+
 /// Tasks shown in the history.
 pub const HISTORY_LENGTH: i64 = 20;
 
-/// The campaigns of the user's client, with their maximum rejection time and deduped fields.
+/// The campaigns of the user's client, with their maximum rejection time and deduped fields, and
+/// the upload limit.
 #[server(endpoint = "rejection_campaigns")]
-pub async fn rejection_campaigns() -> Result<Vec<RejectionCampaign>, AppError> {
+pub async fn rejection_campaigns() -> Result<RejectionSetup, AppError> {
     crate::auth::access::guarded(async {
         let state = crate::state::app_state()?;
         let user = crate::auth::access::require_reject_permission().await?;
@@ -45,7 +55,7 @@ pub async fn rejection_campaigns() -> Result<Vec<RejectionCampaign>, AppError> {
                 Ok((campaigns, fields))
             })
             .await?;
-        Ok(campaigns
+        let campaigns = campaigns
             .into_iter()
             .map(|c| RejectionCampaign {
                 fields: fields
@@ -57,7 +67,8 @@ pub async fn rejection_campaigns() -> Result<Vec<RejectionCampaign>, AppError> {
                 name: c.name,
                 max_rejection_days: c.max_rejection_days,
             })
-            .collect())
+            .collect();
+        Ok(RejectionSetup { campaigns, max_upload_bytes: state.uploads.max_bytes })
     })
     .await
 }
@@ -73,14 +84,13 @@ pub async fn preview_rejection_task(form: TaskForm) -> Result<PreviewSummary, Ap
         let storage = state.uploads.storage.clone();
         let upload_id = form.upload_id;
         let outcome = state
-            .db(move |conn| {
-                let Some(upload) = crate::engine::tasks::find_upload(conn, &user, upload_id)? else {
-                    return Ok(Err(ssr::upload_gone()));
-                };
+            .db_or(move |conn| -> Result<crate::engine::task::Preview, AppError> {
+                let upload = crate::engine::uploads::find_upload(conn, &user, upload_id)?
+                    .ok_or_else(|| AppError::invalid("file", crate::domain::messages::UPLOAD_GONE))?;
                 let path = storage.path_of(&upload.storage_key);
-                Ok(crate::engine::tasks::preview(conn, &user, &req, &path, today).map_err(ssr::submit_error))
+                Ok(crate::engine::task::preview(conn, &user, &req, &path, today)?)
             })
-            .await??;
+            .await?;
         Ok(PreviewSummary {
             rows: outcome.rows,
             counts: outcome.counts,
@@ -111,11 +121,10 @@ pub async fn start_rejection_task(form: TaskForm) -> Result<i64, AppError> {
         // The upload's own row keeps its file name; submit_upload checks it is the user's.
         let req = ssr::task_request(&form, format!("upload-{upload_id}"))?;
         let id = state
-            .db(move |conn| {
-                Ok(crate::engine::tasks::submit_upload(conn, &storage, &user, &req, upload_id, now)
-                    .map_err(ssr::submit_error))
+            .db_or(move |conn| -> Result<i64, AppError> {
+                Ok(crate::engine::task::submit_upload(conn, &storage, &user, &req, upload_id, now)?)
             })
-            .await??;
+            .await?;
         tracing::info!(task_id = id, upload_id, "rejection task queued");
         Ok(id)
     })
@@ -129,9 +138,9 @@ pub async fn rejection_task(id: i64) -> Result<TaskView, AppError> {
     crate::auth::access::guarded(async move {
         let state = crate::state::app_state()?;
         let user = crate::auth::access::current_user().await?;
-        super::http::may_read_tasks(&user)?;
+        crate::auth::access::may_read_tasks(&user)?;
         state
-            .db(move |conn| crate::engine::views::task_view(conn, &user, id))
+            .db(move |conn| crate::engine::task::views::task_view(conn, &user, id))
             .await?
             .ok_or(AppError::NotFound)
     })
@@ -144,21 +153,19 @@ pub async fn rejection_task_history() -> Result<Vec<TaskSummary>, AppError> {
     crate::auth::access::guarded(async move {
         let state = crate::state::app_state()?;
         let user = crate::auth::access::current_user().await?;
-        super::http::may_read_tasks(&user)?;
-        Ok(state.db(move |conn| crate::engine::views::task_history(conn, &user, HISTORY_LENGTH)).await?)
+        crate::auth::access::may_read_tasks(&user)?;
+        Ok(state
+            .db(move |conn| crate::engine::task::views::task_history(conn, &user, HISTORY_LENGTH))
+            .await?)
     })
     .await
 }
 
 #[cfg(feature = "ssr")]
 mod ssr {
-    use crate::engine::tasks::{ModeRequest, SubmitError, TaskRequest};
+    use crate::engine::task::TaskRequest;
     use crate::error::AppError;
-    use crate::rejections::{IdentifierChoice, TaskForm};
-
-    pub fn upload_gone() -> AppError {
-        AppError::invalid("file", "The uploaded file is no longer available. Choose the file again.")
-    }
+    use crate::rejections::TaskForm;
 
     /// The form as the engine takes it; `Invalid` names the field that is missing or malformed.
     pub fn task_request(form: &TaskForm, request_key: String) -> Result<TaskRequest, AppError> {
@@ -177,37 +184,14 @@ mod ssr {
                 "Choose the column of your file that holds the rejection reason.",
             ));
         }
-        let reject_from = match form.reject_from.trim() {
-            "" => None,
-            date => Some(date.parse::<chrono::NaiveDate>().map_err(|_| {
-                AppError::invalid("reject_from", "Enter the reject-from date as a date, e.g. 2026-11-20.")
-            })?),
-        };
         Ok(TaskRequest {
             campaign_id,
-            mode: match form.mode {
-                IdentifierChoice::LeadId => ModeRequest::LeadId,
-                IdentifierChoice::Uid => ModeRequest::Uid,
-                IdentifierChoice::Field(id) => ModeRequest::Field(id),
-            },
+            mode: form.mode,
             identifier_column: form.identifier_column.clone(),
             reason_column: form.reason_column.clone(),
-            reject_from,
+            reject_from: AppError::date_field("reject_from", &form.reject_from)?,
             options: form.options,
             request_key: (!request_key.is_empty()).then_some(request_key),
-            original_name: String::new(),
         })
-    }
-
-    pub fn submit_error(err: SubmitError) -> AppError {
-        match err {
-            SubmitError::CampaignNotFound => AppError::invalid("campaign", "Choose one of your campaigns."),
-            SubmitError::Refused { field, message } => AppError::invalid(field, message),
-            SubmitError::Db(e) => e.into(),
-            SubmitError::Io(e) => {
-                tracing::error!(error = %e, "storing an upload");
-                AppError::Internal
-            }
-        }
     }
 }

@@ -6,9 +6,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 
-use crate::auth::access::user_of_session;
-use crate::db::users::Role;
-use crate::engine::tasks::spreadsheet_safe;
+use crate::auth::access::{require_owner_user, user_of_session};
+use crate::engine::task::spreadsheet_safe;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -35,8 +34,8 @@ pub async fn rejections_csv(
         Ok(None) => return refuse(&AppError::Unauthenticated),
         Err(err) => return refuse(&err),
     };
-    if user.role != Role::OwnerStaff {
-        return refuse(&AppError::Forbidden);
+    if let Err(err) = require_owner_user(&user) {
+        return refuse(&err);
     }
     let period = match super::server_fns::ssr::period(&q.from, &q.to, state.clock.now().date()) {
         Ok(p) => p,

@@ -65,17 +65,8 @@ pub mod ssr {
 
     /// The chosen period; `Invalid` for a malformed or reversed one.
     pub fn period(from: &str, to: &str, today: NaiveDate) -> Result<Period, AppError> {
-        let parse = |field: &str, s: &str| -> Result<Option<NaiveDate>, AppError> {
-            let s = s.trim();
-            if s.is_empty() {
-                return Ok(None);
-            }
-            s.parse()
-                .map(Some)
-                .map_err(|_| AppError::invalid(field, "Enter the date as a date, e.g. 2026-11-20."))
-        };
-        let to = parse("to", to)?.unwrap_or(today);
-        let from = parse("from", from)?
+        let to = AppError::date_field("to", to)?.unwrap_or(today);
+        let from = AppError::date_field("from", from)?
             .unwrap_or_else(|| to.checked_sub_days(Days::new(DEFAULT_DAYS - 1)).unwrap_or(to));
         if from > to {
             return Err(AppError::invalid("from", "The period starts after it ends."));

@@ -1,0 +1,61 @@
+//! A rejection task as pages show it: the task page (progress, counts, options, the first leads
+//! it changed) and a line of the task history. Filled by the engine's read queries.
+
+use serde::{Deserialize, Serialize};
+
+use super::task::{Outcome, TaskOptions, TaskStatus};
+
+/// A rejection task as its page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskView {
+    pub id: i64,
+    pub file_name: String,
+    pub campaign: String,
+    pub started_by: String,
+    /// UTC, `YYYY-MM-DD HH:MM`.
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub status: TaskStatus,
+    pub failure_reason: Option<String>,
+    pub rows_total: Option<i64>,
+    pub rows_done: i64,
+    pub counts: Vec<(Outcome, i64)>,
+    /// "Lead ID", "Consumer Session ID (UID)" or the field's label.
+    pub identifier: String,
+    pub identifier_column: String,
+    pub reason_column: String,
+    pub reject_from: Option<String>,
+    pub options: TaskOptions,
+    pub remaining_accepted: i64,
+    pub cap_units_released: i64,
+    /// The first leads the task changed (rows in file order), once it has finished.
+    pub affected: Vec<AffectedLead>,
+}
+
+impl TaskView {
+    /// Finished one way or the other: nothing more will change.
+    pub fn is_finished(&self) -> bool {
+        self.status.is_finished()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AffectedLead {
+    pub row: i64,
+    pub lead_id: i64,
+    pub outcome: Outcome,
+}
+
+/// A line of the task history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSummary {
+    pub id: i64,
+    pub file_name: String,
+    pub campaign: String,
+    pub started_by: String,
+    pub created_at: String,
+    pub status: TaskStatus,
+    pub rows_total: Option<i64>,
+    pub rows_done: i64,
+    pub rejected: i64,
+}

@@ -1,0 +1,256 @@
+//! The task's outcomes and its results file: each batch stores its rows' results-CSV records
+//! as one chunk (its part of the task's cursor); when the rows are done the chunks are merged
+//! in file order into the results file, stored in parts of about 1 MB; the download streams
+//! the header and the parts. Cells a spreadsheet would run as formulas are neutralised.
+
+use std::collections::{BinaryHeap, HashSet};
+use std::io::Write;
+
+use diesel::prelude::*;
+
+use super::claim::set_phase;
+use crate::db::schema::{rejection_task_chunks, rejection_task_results};
+use crate::db::{DbConn, DbError, write_transaction};
+use crate::domain::task::{Outcome, TaskPhase};
+use crate::engine::planner::RowResult;
+
+/// The results file is stored in parts of about this many bytes.
+const RESULT_PART_BYTES: usize = 1 << 20;
+
+fn results_writer<W: Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Always).from_writer(out)
+}
+
+fn csv_failed(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> DbError {
+    DbError::File { what: "writing the results file", source: std::io::Error::other(e) }
+}
+
+/// Stores a batch's outcomes as one chunk: its results-CSV records, sorted by row number.
+pub(super) fn insert_chunk(
+    conn: &mut DbConn,
+    task_id: i64,
+    chunk: i64,
+    rows: &[RowResult],
+) -> Result<(), DbError> {
+    let mut sorted: Vec<&RowResult> = rows.iter().collect();
+    sorted.sort_unstable_by_key(|r| r.line);
+    let mut w = results_writer(Vec::with_capacity(rows.len() * 64));
+    for r in sorted {
+        w.write_record([
+            r.line.to_string().as_str(),
+            &spreadsheet_safe(&r.identifier),
+            &spreadsheet_safe(&r.reason),
+            r.outcome.as_str(),
+            &r.lead_id.map(|i| i.to_string()).unwrap_or_default(),
+            &spreadsheet_safe(&r.message),
+        ])
+        .map_err(csv_failed)?;
+    }
+    let body = w.into_inner().map_err(csv_failed)?;
+    let body = String::from_utf8(body).map_err(csv_failed)?;
+    diesel::insert_into(rejection_task_chunks::table)
+        .values((
+            rejection_task_chunks::task_id.eq(task_id),
+            rejection_task_chunks::chunk.eq(chunk),
+            rejection_task_chunks::body.eq(body),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The row number of a results record.
+fn record_row(record: &csv::ByteRecord) -> Option<u64> {
+    std::str::from_utf8(record.get(0)?).ok()?.parse().ok()
+}
+
+/// Calls `each` with every results record in a task's chunks, in chunk order (one chunk in
+/// memory at a time); returns the next chunk's number.
+fn for_each_chunk_record(
+    conn: &mut DbConn,
+    task_id: i64,
+    mut each: impl FnMut(&csv::ByteRecord) -> Result<(), DbError>,
+) -> Result<i64, DbError> {
+    let chunks: Vec<i64> = rejection_task_chunks::table
+        .filter(rejection_task_chunks::task_id.eq(task_id))
+        .select(rejection_task_chunks::chunk)
+        .order(rejection_task_chunks::chunk)
+        .load(conn)?;
+    let mut record = csv::ByteRecord::new();
+    for &chunk in &chunks {
+        let body: String = rejection_task_chunks::table
+            .find((task_id, chunk))
+            .select(rejection_task_chunks::body)
+            .first(conn)?;
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(body.as_bytes());
+        while reader.read_byte_record(&mut record).map_err(csv_failed)? {
+            each(&record)?;
+        }
+    }
+    Ok(chunks.last().map_or(0, |c| c + 1))
+}
+
+/// The rows whose outcomes a task has committed (in its chunks), and the next chunk's number.
+pub(super) fn committed_rows(conn: &mut DbConn, task_id: i64) -> Result<(HashSet<u64>, i64), DbError> {
+    let mut rows = HashSet::new();
+    let next = for_each_chunk_record(conn, task_id, |record| {
+        rows.extend(record_row(record));
+        Ok(())
+    })?;
+    Ok((rows, next))
+}
+
+/// The results records a task has committed but not yet merged into its results file (its
+/// chunks), in chunk order.
+pub fn committed_result_rows(conn: &mut DbConn, task_id: i64) -> Result<Vec<Vec<String>>, DbError> {
+    let mut rows = Vec::new();
+    for_each_chunk_record(conn, task_id, |record| {
+        let cells: Result<Vec<String>, _> =
+            record.iter().map(|c| std::str::from_utf8(c).map(str::to_owned)).collect();
+        rows.push(cells.map_err(csv_failed)?);
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// Merges a task's chunks into its results file, in file order, then deletes the chunks and moves
+/// the task to `next_phase` in the same transaction. Run again after a crash, it starts over.
+pub(super) fn finish_results(conn: &mut DbConn, task_id: i64, next_phase: TaskPhase) -> Result<(), DbError> {
+    diesel::delete(rejection_task_results::table.filter(rejection_task_results::task_id.eq(task_id)))
+        .execute(conn)?;
+    let bodies: Vec<String> = rejection_task_chunks::table
+        .filter(rejection_task_chunks::task_id.eq(task_id))
+        .select(rejection_task_chunks::body)
+        .order(rejection_task_chunks::chunk)
+        .load(conn)?;
+    // A k-way merge: each chunk is sorted by row number, and row numbers are unique.
+    let mut readers: Vec<csv::Reader<&[u8]>> = bodies
+        .iter()
+        .map(|b| csv::ReaderBuilder::new().has_headers(false).from_reader(b.as_bytes()))
+        .collect();
+    let mut current: Vec<csv::ByteRecord> = vec![csv::ByteRecord::new(); readers.len()];
+    let mut heap = BinaryHeap::new();
+    for (i, reader) in readers.iter_mut().enumerate() {
+        if reader.read_byte_record(&mut current[i]).map_err(csv_failed)? {
+            heap.push(std::cmp::Reverse((record_row(&current[i]).unwrap_or(u64::MAX), i)));
+        }
+    }
+    let mut part = 0_i64;
+    let mut w = results_writer(Vec::with_capacity(RESULT_PART_BYTES + 64 * 1024));
+    let store = |conn: &mut DbConn, body: Vec<u8>, part: i64| -> Result<(), DbError> {
+        let body = String::from_utf8(body).map_err(csv_failed)?;
+        diesel::insert_into(rejection_task_results::table)
+            .values((
+                rejection_task_results::task_id.eq(task_id),
+                rejection_task_results::part.eq(part),
+                rejection_task_results::body.eq(body),
+            ))
+            .execute(conn)?;
+        Ok(())
+    };
+    while let Some(std::cmp::Reverse((_, i))) = heap.pop() {
+        w.write_byte_record(&current[i]).map_err(csv_failed)?;
+        if readers[i].read_byte_record(&mut current[i]).map_err(csv_failed)? {
+            heap.push(std::cmp::Reverse((record_row(&current[i]).unwrap_or(u64::MAX), i)));
+        }
+        if w.get_ref().len() >= RESULT_PART_BYTES {
+            let full =
+                std::mem::replace(&mut w, results_writer(Vec::with_capacity(RESULT_PART_BYTES + 64 * 1024)));
+            store(conn, full.into_inner().map_err(csv_failed)?, part)?;
+            part += 1;
+        }
+    }
+    let last = w.into_inner().map_err(csv_failed)?;
+    drop(readers);
+    drop(bodies);
+    write_transaction(conn, |conn| {
+        if !last.is_empty() {
+            store(conn, last, part)?;
+        }
+        diesel::delete(rejection_task_chunks::table.filter(rejection_task_chunks::task_id.eq(task_id)))
+            .execute(conn)?;
+        set_phase(conn, task_id, next_phase)
+    })
+}
+
+/// Rows per outcome in a task's results file (rows read = the sum), read a part at a time.
+pub fn outcome_counts(conn: &mut DbConn, task_id: i64) -> Result<Vec<(Outcome, i64)>, DbError> {
+    let mut counts: Vec<(Outcome, i64)> = Outcome::ALL.iter().map(|o| (*o, 0)).collect();
+    let mut record = csv::ByteRecord::new();
+    for_each_part(conn, task_id, |body| {
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(body.as_bytes());
+        while reader.read_byte_record(&mut record).map_err(csv_failed)? {
+            if let Some(slot) = counts.iter_mut().find(|(o, _)| Some(o.as_str().as_bytes()) == record.get(3))
+            {
+                slot.1 += 1;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(counts)
+}
+
+/// Calls `each` with every part of a task's results file, in order (one part in memory at a
+/// time).
+fn for_each_part(
+    conn: &mut DbConn,
+    task_id: i64,
+    mut each: impl FnMut(&str) -> Result<(), DbError>,
+) -> Result<(), DbError> {
+    let mut after = -1_i64;
+    while let Some((part, body)) = rejection_task_results::table
+        .filter(rejection_task_results::task_id.eq(task_id).and(rejection_task_results::part.gt(after)))
+        .select((rejection_task_results::part, rejection_task_results::body))
+        .order(rejection_task_results::part)
+        .first::<(i64, String)>(conn)
+        .optional()?
+    {
+        each(&body)?;
+        after = part;
+    }
+    Ok(())
+}
+
+/// A task's results file read back: one record per row (row, identifier, reason, outcome,
+/// lead id, message), without the header.
+pub fn result_rows(conn: &mut DbConn, task_id: i64) -> Result<Vec<Vec<String>>, DbError> {
+    let mut out = Vec::new();
+    write_results_csv(conn, task_id, &mut out)?;
+    let mut reader = csv::Reader::from_reader(out.as_slice());
+    reader.records().map(|r| r.map(|r| r.iter().map(str::to_owned).collect()).map_err(csv_failed)).collect()
+}
+
+/// A cell safe to open in a spreadsheet: text that a spreadsheet would run as a formula gets a
+/// leading apostrophe (OWASP CSV injection).
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\n') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// Streams the results CSV of a task: one line per input row, in file order.
+pub fn write_results_csv(conn: &mut DbConn, task_id: i64, mut out: impl Write) -> Result<(), DbError> {
+    let mut w = results_writer(&mut out);
+    w.write_record(["row", "identifier", "reason", "outcome", "lead_id", "message"]).map_err(csv_failed)?;
+    w.flush().map_err(csv_failed)?;
+    drop(w);
+    for_each_part(conn, task_id, |body| out.write_all(body.as_bytes()).map_err(csv_failed))?;
+    out.flush().map_err(csv_failed)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(spreadsheet_safe("+44 7700"), "'+44 7700");
+        assert_eq!(spreadsheet_safe("-1"), "'-1");
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(spreadsheet_safe("\tcmd"), "'\tcmd");
+        assert_eq!(spreadsheet_safe("Wrong number"), "Wrong number");
+        assert_eq!(spreadsheet_safe(""), "");
+    }
+}

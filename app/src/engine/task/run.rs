@@ -1,0 +1,306 @@
+//! Running a claimed task to its end, phase by phase (docs/DOMAIN.md §3, durability): rows (pass
+//! 1 reads, pass 2 applies batches), results, remaining leads (option 4), then `completed`.
+//! Every phase resumes from what the task has committed, so a restarted run applies nothing twice.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+use super::apply::{BatchError, Claim, accept_remaining_batch, commit_batch};
+use super::claim::{release, set_phase};
+use super::lookup::remaining_until;
+use super::pass1::{self, KeptCells, Slot};
+use super::progress::{Timings, timed};
+use super::results::{committed_rows, finish_results};
+use super::row::{TaskRow, TaskSetup};
+use crate::clock::Clock;
+use crate::db::schema::{leads, rejection_tasks};
+use crate::db::{DbConn, DbError};
+use crate::domain::task::{TaskPhase, TaskStatus};
+use crate::engine::csv_file::RowAt;
+use crate::engine::planner::RowInput;
+use crate::engine::uploads::Storage;
+
+/// Stops a run early (tests of crash recovery).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunLimits {
+    /// Return after this many committed batches, leaving the task `running`, as a crash would.
+    pub max_batches: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    Completed,
+    Failed,
+    /// Stopped by `RunLimits` or a shutdown (or lost its claim) with work left.
+    Stopped,
+}
+
+/// Why a run ends before the task is complete.
+#[derive(Debug)]
+pub(super) enum Halt {
+    /// The task cannot go on (its file is unreadable, its campaign lost its maximum rejection
+    /// time): it is marked failed with this reason.
+    Fail(String),
+    /// Asked to stop, or another worker holds the task now: it stays `running` for a worker to
+    /// resume.
+    Stop,
+    Db(DbError),
+}
+
+impl From<DbError> for Halt {
+    fn from(e: DbError) -> Self {
+        Halt::Db(e)
+    }
+}
+
+impl From<diesel::result::Error> for Halt {
+    fn from(e: diesel::result::Error) -> Self {
+        Halt::Db(e.into())
+    }
+}
+
+/// Runs a claimed task to its end (or until `limits` stop it). Resumes from the task's cursor.
+pub struct Runner<'a> {
+    pub storage: &'a Storage,
+    pub worker_id: &'a str,
+    pub batch_rows: usize,
+    pub clock: &'a dyn Clock,
+    /// Set when the server is shutting down: stop after the current batch.
+    pub stop: Option<&'a AtomicBool>,
+}
+
+impl Runner<'_> {
+    pub fn run(&self, conn: &mut DbConn, task_id: i64, limits: RunLimits) -> Result<RunEnd, DbError> {
+        Timings::reset();
+        // SQLite: no foreign key checks while the task runs (three lookups per history row, a
+        // tenth of a large task's time). Every row the task inserts references the lead it has
+        // just updated in the same transaction (the update's count is checked), its own task
+        // and that task's user; the engine tests check `PRAGMA foreign_key_check` after their
+        // runs. Enforcement comes back on below and on the connection's next check-out.
+        let sqlite = matches!(conn, DbConn::Sqlite(_));
+        if sqlite {
+            conn.batch_execute("PRAGMA foreign_keys = OFF")?;
+        }
+        let end = self.run_to_end(conn, task_id, limits);
+        if sqlite {
+            conn.batch_execute("PRAGMA foreign_keys = ON")?;
+        }
+        let t = Timings::current();
+        tracing::info!(task_id, ?end, read = ?t.read, lookup = ?t.lookup, apply = ?t.apply, outcomes = ?t.outcomes, commit = ?t.commit, remaining = ?t.remaining, results = ?t.results, "rejection task timings");
+        end
+    }
+
+    /// Runs the phases, then records how the run ended: the one place a task is completed or
+    /// failed.
+    fn run_to_end(&self, conn: &mut DbConn, task_id: i64, limits: RunLimits) -> Result<RunEnd, DbError> {
+        let task = TaskRow::load(conn, task_id)?;
+        match self.run_phases(conn, &task, limits) {
+            Ok(()) => {
+                complete(conn, task_id, self.clock.now())?;
+                Ok(RunEnd::Completed)
+            }
+            Err(Halt::Fail(reason)) => {
+                fail(conn, task_id, &reason, self.clock.now())?;
+                Ok(RunEnd::Failed)
+            }
+            Err(Halt::Stop) => Ok(RunEnd::Stopped),
+            Err(Halt::Db(e)) => Err(e),
+        }
+    }
+
+    fn run_phases(&self, conn: &mut DbConn, task: &TaskRow, limits: RunLimits) -> Result<(), Halt> {
+        let path = self.storage.path_of(&task.storage_key);
+        let setup = task.setup(conn, &path)?;
+        let mut phase = task.phase;
+        if phase == TaskPhase::Rows {
+            self.apply_rows(conn, task, &setup, &path, limits)?;
+            phase = TaskPhase::Results;
+            set_phase(conn, task.id, phase)?;
+        }
+        if phase == TaskPhase::Results {
+            phase = TaskPhase::after_results(task.options());
+            timed(|t| &mut t.results, || finish_results(conn, task.id, phase))?;
+        }
+        if phase == TaskPhase::Remaining {
+            self.accept_remaining(conn, task, &setup, limits)?;
+        }
+        Ok(())
+    }
+
+    /// Before each batch: `Halt::Stop` when `limits` says so (leaving the task as a crash would)
+    /// or the server is shutting down (handing the task back at once).
+    fn before_batch(
+        &self,
+        conn: &mut DbConn,
+        task_id: i64,
+        batches: usize,
+        limits: RunLimits,
+    ) -> Result<(), Halt> {
+        if limits.max_batches.is_some_and(|max| batches >= max) {
+            return Err(Halt::Stop);
+        }
+        if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            release(conn, task_id, self.worker_id)?;
+            return Err(Halt::Stop);
+        }
+        Ok(())
+    }
+
+    fn claim(&self) -> Claim<'_> {
+        Claim { worker_id: self.worker_id, now: self.clock.now() }
+    }
+
+    /// The rows phase: pass 1 in file order, then pass 2 in lead id order (neighbouring leads
+    /// share database pages). The task's chunks are its cursor: a row whose outcome was
+    /// committed before a restart is not applied again.
+    fn apply_rows(
+        &self,
+        conn: &mut DbConn,
+        task: &TaskRow,
+        setup: &TaskSetup,
+        path: &Path,
+        limits: RunLimits,
+    ) -> Result<(), Halt> {
+        let pass1 = timed(|t| &mut t.read, || pass1::read_file(conn, task, setup, path))?;
+        if task.rows_total.is_none() {
+            diesel::update(rejection_tasks::table.find(task.id))
+                .set(
+                    rejection_tasks::rows_total
+                        .eq(Some(i64::try_from(pass1.slots.len()).unwrap_or(i64::MAX))),
+                )
+                .execute(conn)?;
+        }
+        let (committed, mut chunk) = committed_rows(conn, task.id)?;
+        let slots: Vec<Slot> = if committed.is_empty() {
+            pass1.slots
+        } else {
+            pass1.slots.into_iter().filter(|s| !committed.contains(&s.line)).collect()
+        };
+        drop(committed);
+        let mut at = RowAt::open(path, setup.shape.delimiter).map_err(|e| Halt::Fail(e.to_string()))?;
+        for (batches, batch) in slots.chunks(self.batch_rows.max(1)).enumerate() {
+            self.before_batch(conn, task.id, batches, limits)?;
+            let inputs = batch_inputs(batch, &pass1.kept, &mut at, setup)?;
+            // Retry a batch once if a lead changed under it; the re-read sees the change.
+            let mut retried = false;
+            loop {
+                match commit_batch(conn, self.claim(), task, setup, inputs.clone(), chunk) {
+                    Ok(()) => break,
+                    Err(BatchError::Conflict) if !retried => retried = true,
+                    Err(BatchError::Conflict) => {
+                        return Err(DbError::Inconsistent("leads keep changing under the task".into()).into());
+                    }
+                    Err(BatchError::LostClaim) => return Err(Halt::Stop),
+                    Err(BatchError::Db(e)) => return Err(e.into()),
+                }
+            }
+            chunk += 1;
+        }
+        Ok(())
+    }
+
+    /// Option 4: the campaign's remaining `received` leads (received on or before R) move to
+    /// accepted, in windows of lead ids sized to move about one batch each.
+    fn accept_remaining(
+        &self,
+        conn: &mut DbConn,
+        task: &TaskRow,
+        setup: &TaskSetup,
+        limits: RunLimits,
+    ) -> Result<(), Halt> {
+        let until = remaining_until(setup.settings.reference_date);
+        let mut cursor = task.remaining_cursor;
+        // The campaign's leads as the phase starts; later ones are not this task's.
+        let max_id: Option<i64> = leads::table
+            .filter(leads::campaign_id.eq(task.campaign_id))
+            .select(diesel::dsl::max(leads::id))
+            .first(conn)?;
+        let max_id = max_id.unwrap_or(0);
+        let target = i64::try_from(self.batch_rows.max(1)).unwrap_or(5000);
+        let mut window = target.saturating_mul(2);
+        let mut batches = 0_usize;
+        while cursor < max_id {
+            self.before_batch(conn, task.id, batches, limits)?;
+            let last = cursor.saturating_add(window).min(max_id);
+            match timed(
+                |t| &mut t.remaining,
+                || accept_remaining_batch(conn, self.claim(), task, until, cursor, last),
+            ) {
+                Ok(moved) => {
+                    cursor = last;
+                    window = next_window(window, target, moved);
+                }
+                Err(BatchError::LostClaim) => return Err(Halt::Stop),
+                Err(BatchError::Conflict) => continue,
+                Err(BatchError::Db(e)) => return Err(e.into()),
+            }
+            batches += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The next id window of option 4: scaled so it moves about `target` leads, bounded so that a
+/// campaign with few received leads left does not scan half the table inside one write
+/// transaction.
+fn next_window(window: i64, target: i64, moved: usize) -> i64 {
+    let moved = i64::try_from(moved).unwrap_or(i64::MAX);
+    let scaled = if moved == 0 {
+        window.saturating_mul(2)
+    } else {
+        i64::try_from(i128::from(window) * i128::from(target) / i128::from(moved)).unwrap_or(i64::MAX)
+    };
+    scaled.clamp(64, target.saturating_mul(50))
+}
+
+/// A batch's rows as the planner reads them: from the cells pass 1 kept, or from the file.
+fn batch_inputs(
+    batch: &[Slot],
+    kept: &KeptCells,
+    at: &mut RowAt,
+    setup: &TaskSetup,
+) -> Result<Vec<RowInput>, Halt> {
+    let mut inputs = Vec::with_capacity(batch.len());
+    for slot in batch {
+        let mut input = match slot.kept.and_then(|k| kept.get(k)) {
+            Some(cells) => RowInput::new(slot.line, setup.mode, Ok(cells)),
+            None => {
+                let row = timed(|t| &mut t.read, || at.read_at(slot.offset, slot.line))
+                    .map_err(|e| Halt::Fail(e.to_string()))?;
+                pass1::row_input(&row, setup)
+            }
+        };
+        input.duplicate_of = slot.duplicate_of;
+        inputs.push(input);
+    }
+    Ok(inputs)
+}
+
+fn complete(conn: &mut DbConn, task_id: i64, now: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(rejection_tasks::table.find(task_id))
+        .set((
+            rejection_tasks::status.eq(TaskStatus::Completed.as_str()),
+            rejection_tasks::phase.eq(TaskPhase::Done.as_str()),
+            rejection_tasks::finished_at.eq(Some(now)),
+            rejection_tasks::heartbeat_at.eq(Some(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn fail(conn: &mut DbConn, task_id: i64, reason: &str, now: NaiveDateTime) -> Result<(), DbError> {
+    // The rows applied before the failure keep their outcomes in the results file.
+    finish_results(conn, task_id, TaskPhase::Done)?;
+    diesel::update(rejection_tasks::table.find(task_id))
+        .set((
+            rejection_tasks::status.eq(TaskStatus::Failed.as_str()),
+            rejection_tasks::failure_reason.eq(Some(reason)),
+            rejection_tasks::finished_at.eq(Some(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

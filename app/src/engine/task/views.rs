@@ -1,0 +1,185 @@
+//! Read models of rejection tasks: the task page and the task history. Which tasks a user sees
+//! is decided by `auth::access::TaskVisibility`; anything else is "not found", whatever id is
+//! asked for.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::progress::{parse_changed, parse_counts};
+use super::row::{StoredIdentifier, StoredOptions};
+use crate::auth::access::TaskVisibility;
+use crate::db::schema::{campaign_fields, campaigns, rejection_tasks, uploads, users};
+use crate::db::users::UserContext;
+use crate::db::{DbConn, DbError};
+use crate::domain::task::{IdentifierChoice, Outcome, TaskStatus};
+use crate::domain::task_view::{AffectedLead, TaskSummary, TaskView};
+
+fn stamp(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// Whether `user` may see task `task_id` (its page, its results file).
+pub fn may_see(conn: &mut DbConn, user: &UserContext, task_id: i64) -> Result<bool, DbError> {
+    let started_by: Option<i64> = rejection_tasks::table
+        .filter(rejection_tasks::id.eq(task_id).and(rejection_tasks::instance_id.eq(user.instance_id)))
+        .select(rejection_tasks::user_id)
+        .first(conn)
+        .optional()?;
+    Ok(started_by.is_some_and(|by| TaskVisibility::of(user).allows(by)))
+}
+
+/// A task's row as its page shows it, with its file, campaign and starter.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = rejection_tasks)]
+struct TaskPageRow {
+    id: i64,
+    #[diesel(deserialize_as = String)]
+    status: TaskStatus,
+    failure_reason: Option<String>,
+    rows_total: Option<i64>,
+    rows_done: i64,
+    #[diesel(select_expression = (rejection_tasks::identifier_mode, rejection_tasks::identifier_field_id))]
+    #[diesel(select_expression_type = (rejection_tasks::identifier_mode, rejection_tasks::identifier_field_id))]
+    #[diesel(deserialize_as = StoredIdentifier)]
+    identifier: IdentifierChoice,
+    identifier_column: String,
+    reason_column: String,
+    reject_from: Option<NaiveDate>,
+    #[diesel(embed)]
+    options: StoredOptions,
+    remaining_accepted: i64,
+    cap_units_released: i64,
+    outcome_counts: String,
+    created_at: NaiveDateTime,
+    finished_at: Option<NaiveDateTime>,
+    changed_rows: String,
+    #[diesel(select_expression = uploads::original_name)]
+    #[diesel(select_expression_type = uploads::original_name)]
+    file_name: String,
+    #[diesel(select_expression = campaigns::name)]
+    #[diesel(select_expression_type = campaigns::name)]
+    campaign: String,
+    #[diesel(select_expression = users::name)]
+    #[diesel(select_expression_type = users::name)]
+    started_by: String,
+}
+
+/// The task page's data, or `None` when `user` may not see it.
+pub fn task_view(conn: &mut DbConn, user: &UserContext, task_id: i64) -> Result<Option<TaskView>, DbError> {
+    let mut q = rejection_tasks::table
+        .inner_join(uploads::table)
+        .inner_join(campaigns::table)
+        .inner_join(users::table.on(users::id.eq(rejection_tasks::user_id)))
+        .filter(rejection_tasks::id.eq(task_id).and(rejection_tasks::instance_id.eq(user.instance_id)))
+        .select(TaskPageRow::as_select())
+        .into_boxed();
+    // The same rule as `may_see`, in the one query the page polls.
+    if let TaskVisibility::StartedBy(user_id) = TaskVisibility::of(user) {
+        q = q.filter(rejection_tasks::user_id.eq(user_id));
+    }
+    let Some(row) = q.first::<TaskPageRow>(conn).optional()? else { return Ok(None) };
+    let identifier = match row.identifier {
+        IdentifierChoice::LeadId => "Lead ID".to_owned(),
+        IdentifierChoice::Uid => "Consumer Session ID (UID)".to_owned(),
+        IdentifierChoice::Field(field_id) => campaign_fields::table
+            .find(field_id)
+            .select(campaign_fields::label)
+            .first(conn)
+            .optional()?
+            .unwrap_or_else(|| "a campaign field".to_owned()),
+    };
+    // The first changed rows in file order (kept on the task as batches commit); listed once the
+    // task is done.
+    let affected = if row.status == TaskStatus::Completed {
+        parse_changed(&row.changed_rows)
+            .into_iter()
+            .map(|(line, lead_id, outcome)| AffectedLead {
+                row: i64::try_from(line).unwrap_or(i64::MAX),
+                lead_id,
+                outcome,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Some(TaskView {
+        id: row.id,
+        file_name: row.file_name,
+        campaign: row.campaign,
+        started_by: row.started_by,
+        created_at: stamp(row.created_at),
+        finished_at: row.finished_at.map(stamp),
+        status: row.status,
+        failure_reason: row.failure_reason,
+        rows_total: row.rows_total,
+        rows_done: row.rows_done,
+        counts: parse_counts(&row.outcome_counts),
+        identifier,
+        identifier_column: row.identifier_column,
+        reason_column: row.reason_column,
+        reject_from: row.reject_from.map(|d| d.to_string()),
+        options: row.options.into(),
+        remaining_accepted: row.remaining_accepted,
+        cap_units_released: row.cap_units_released,
+        affected,
+    }))
+}
+
+/// A line of the task history, as read.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = rejection_tasks)]
+struct HistoryRow {
+    id: i64,
+    #[diesel(select_expression = uploads::original_name)]
+    #[diesel(select_expression_type = uploads::original_name)]
+    file_name: String,
+    #[diesel(select_expression = campaigns::name)]
+    #[diesel(select_expression_type = campaigns::name)]
+    campaign: String,
+    #[diesel(select_expression = users::name)]
+    #[diesel(select_expression_type = users::name)]
+    started_by: String,
+    created_at: NaiveDateTime,
+    #[diesel(deserialize_as = String)]
+    status: TaskStatus,
+    rows_total: Option<i64>,
+    rows_done: i64,
+    outcome_counts: String,
+}
+
+/// The newest tasks `user` may see, newest first.
+pub fn task_history(conn: &mut DbConn, user: &UserContext, limit: i64) -> Result<Vec<TaskSummary>, DbError> {
+    let mut q = rejection_tasks::table
+        .inner_join(uploads::table)
+        .inner_join(campaigns::table)
+        .inner_join(users::table.on(users::id.eq(rejection_tasks::user_id)))
+        .filter(rejection_tasks::instance_id.eq(user.instance_id))
+        .select(HistoryRow::as_select())
+        .order((rejection_tasks::created_at.desc(), rejection_tasks::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let TaskVisibility::StartedBy(user_id) = TaskVisibility::of(user) {
+        q = q.filter(rejection_tasks::user_id.eq(user_id));
+    }
+    let rows: Vec<HistoryRow> = q.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let rejected = parse_counts(&row.outcome_counts)
+                .into_iter()
+                .find(|(o, _)| *o == Outcome::Rejected)
+                .map_or(0, |(_, n)| n);
+            TaskSummary {
+                id: row.id,
+                file_name: row.file_name,
+                campaign: row.campaign,
+                started_by: row.started_by,
+                created_at: stamp(row.created_at),
+                status: row.status,
+                rows_total: row.rows_total,
+                rows_done: row.rows_done,
+                rejected,
+            }
+        })
+        .collect())
+}
