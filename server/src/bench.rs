@@ -54,8 +54,24 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
     let db_path = args.dir.join("bench.db");
     remove_db(&db_path);
     let pristine = args.dir.join("pristine.db");
-    let campaign_ids = if args.reuse && pristine.exists() {
-        copy_synced(&pristine, &db_path)?;
+    let campaign_ids = prepare_database(&args, &db_path, &pristine)?;
+    let (ids_file, email_file) = write_files(&args, campaign_ids)?;
+    lead_id_rounds(&args, &db_path, &pristine, &ids_file)?;
+    let email_task = submit(&db_path, &args.dir, &email_file, Some("email"))?;
+    let (secs, rss, rows) = child_run(&args.dir, email_task, args.batch_rows)?;
+    println!(
+        "Emails, all options: {rows} rows in {secs:.1} s = {:.0} rows/s, peak RSS {:.0} MB",
+        rows as f64 / secs,
+        rss as f64 / 1024.0
+    );
+    Ok(())
+}
+
+/// The benchmark database at `db_path`: a copy of `pristine` with `--reuse`, else built anew
+/// (and kept as `pristine`). Returns the lead ids of the task's campaign.
+fn prepare_database(args: &BenchArgs, db_path: &Path, pristine: &Path) -> anyhow::Result<Vec<i64>> {
+    Ok(if args.reuse && pristine.exists() {
+        copy_synced(pristine, db_path)?;
         let pool = db::connect(&format!("sqlite://{}", db_path.display()), 2)?;
         let mut conn = pool.get()?;
         use app::db::schema::leads;
@@ -80,11 +96,14 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
             ids.len(),
             started.elapsed().as_secs_f64()
         );
-        copy_synced(&db_path, &pristine)?;
+        copy_synced(db_path, pristine)?;
         ids
-    };
+    })
+}
 
-    // The rejection files: random leads of the campaign, in random order.
+/// The rejection files: random leads of the campaign, in random order; returns (the Lead ID
+/// file, the email file).
+fn write_files(args: &BenchArgs, campaign_ids: Vec<i64>) -> anyhow::Result<(PathBuf, PathBuf)> {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
     let mut ids = campaign_ids;
     ids.shuffle(&mut rng);
@@ -106,17 +125,21 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
             writeln!(w, "User{}@Example.com,{}", id - 1_000_000, reasons[i % reasons.len()])?;
         }
     }
+    Ok((ids_file, email_file))
+}
 
+/// The rounds of the Lead ID task against the sqlite3 shell; prints each and the median ratio.
+fn lead_id_rounds(args: &BenchArgs, db_path: &Path, pristine: &Path, ids_file: &Path) -> anyhow::Result<()> {
     // Each round: the sqlite3 shell on one fresh copy of the database, then the task on another.
     // Both copies are flushed to disk first, so neither run pays for the other's copy.
     let mut ratios = Vec::new();
     for round in 1..=args.rounds.max(1) {
         let baseline_db = args.dir.join("baseline.db");
-        copy_synced(&pristine, &baseline_db)?;
-        copy_synced(&pristine, &db_path)?;
-        let shell = shell_baseline(&baseline_db, &ids_file)?;
+        copy_synced(pristine, &baseline_db)?;
+        copy_synced(pristine, db_path)?;
+        let shell = shell_baseline(&baseline_db, ids_file)?;
         remove_db(&baseline_db);
-        let lead_task = submit(&db_path, &args.dir, &ids_file, None)?;
+        let lead_task = submit(db_path, &args.dir, ids_file, None)?;
         let (secs, rss, rows) = child_run(&args.dir, lead_task, args.batch_rows)?;
         println!(
             "round {round}: Lead IDs, all options: {rows} rows in {secs:.1} s = {:.0} rows/s, peak RSS {:.0} MB",
@@ -144,13 +167,6 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
             shown.join(", ")
         );
     }
-    let email_task = submit(&db_path, &args.dir, &email_file, Some("email"))?;
-    let (secs, rss, rows) = child_run(&args.dir, email_task, args.batch_rows)?;
-    println!(
-        "Emails, all options: {rows} rows in {secs:.1} s = {:.0} rows/s, peak RSS {:.0} MB",
-        rows as f64 / secs,
-        rss as f64 / 1024.0
-    );
     Ok(())
 }
 

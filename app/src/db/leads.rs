@@ -137,7 +137,24 @@ pub fn detail(
         .select((campaign_fields::label, lead_values::value))
         .order(campaign_fields::position)
         .load(conn)?;
-    let events = affiliate_events::table
+    Ok(Some(LeadDetail {
+        id,
+        uid,
+        campaign,
+        status,
+        status_reason,
+        received_at: stamp(received_at),
+        window: window_of(received_at.date(), max_days, today),
+        fields,
+        events: events_of(conn, id)?,
+        history: history_of(conn, id, &supplier)?,
+        supplier,
+    }))
+}
+
+/// The lead's affiliate events, oldest first.
+fn events_of(conn: &mut DbConn, id: i64) -> Result<Vec<EventLine>, DbError> {
+    Ok(affiliate_events::table
         .filter(affiliate_events::lead_id.eq(id))
         .select((
             affiliate_events::kind,
@@ -158,10 +175,14 @@ pub fn detail(
             status,
             occurred_at: stamp(at),
         })
-        .collect();
+        .collect())
+}
+
+/// The lead's status history, newest first, with who or what made each change.
+fn history_of(conn: &mut DbConn, id: i64, supplier: &str) -> Result<Vec<HistoryLine>, DbError> {
     type Change =
         (NaiveDateTime, Option<String>, String, Option<String>, String, Option<String>, Option<i64>);
-    let history = lead_status_history::table
+    Ok(lead_status_history::table
         .left_join(users::table.on(users::id.nullable().eq(lead_status_history::actor_user_id)))
         .filter(lead_status_history::lead_id.eq(id))
         .select((
@@ -194,20 +215,7 @@ pub fn detail(
                 task_id,
             })
         })
-        .collect();
-    Ok(Some(LeadDetail {
-        id,
-        uid,
-        campaign,
-        supplier,
-        status,
-        status_reason,
-        received_at: stamp(received_at),
-        window: window_of(received_at.date(), max_days, today),
-        fields,
-        events,
-        history,
-    }))
+        .collect())
 }
 
 /// Where a page of All leads starts: after this (received_at, id), or this id.
