@@ -1,0 +1,16 @@
+//! Whole rejection tasks against real databases (SQLite, and PostgreSQL when configured): from a
+//! CSV file to lead statuses, history, affiliate events, cap usage, outcome counts and the results
+//! file; crash recovery; the malformed-file corpus; the file-level refusals.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod support;
+
+mod claims;
+mod migration;
+mod options;
+mod outcomes;
+mod preview;
+mod recovery;
+mod refusals;
+mod uploads;

@@ -1,0 +1,84 @@
+//! Uploads: a stored upload starts one task for its owner only, who sees the task page and history;
+//! unused uploads and partial files are pruned.
+
+use app::engine::tasks::{self, ModeRequest, Storage, SubmitError};
+use app::engine::views;
+use chrono::TimeDelta;
+
+use crate::common::count;
+use crate::support::{Env, now};
+
+#[test]
+fn an_upload_starts_one_task_and_only_for_its_owner() {
+    for env in Env::all() {
+        let l = env.db.label;
+        let client = env.user("client@sendback.test");
+        let bolt = env.user("bolt@sendback.test");
+        let storage = env.storage();
+        std::fs::create_dir_all(&storage.dir).expect("dir");
+        let key = Storage::new_key();
+        std::fs::write(storage.path_of(&key), b"Lead ID,Rejection Reason\n1,x\n").expect("write");
+        let upload = tasks::record_upload(&mut env.conn(), &client, "mine.csv", &key, 26, "00", now())
+            .expect("upload");
+        let mut req = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+        req.request_key = Some(format!("upload-{upload}"));
+        // Another user cannot use it, whatever id they send.
+        let theirs = tasks::submit_upload(&mut env.conn(), &storage, &bolt, &req, upload, now());
+        assert!(matches!(theirs, Err(SubmitError::Refused { field: "file", .. })), "{l}: {theirs:?}");
+        let a = tasks::submit_upload(&mut env.conn(), &storage, &client, &req, upload, now()).expect("a");
+        let b = tasks::submit_upload(&mut env.conn(), &storage, &client, &req, upload, now()).expect("b");
+        assert_eq!(a, b, "{l}: the same form twice is one task");
+        assert_eq!(count(&mut env.conn(), "SELECT COUNT(*) AS n FROM rejection_tasks"), 1, "{l}");
+        // The task page and history: the client who started it and owner staff; nobody else.
+        let owner = env.user("owner@sendback.test");
+        let viewer = env.user("viewer@sendback.test");
+        let other = env.user("other@sendback.test");
+        let view = views::task_view(&mut env.conn(), &client, a).expect("view").expect("visible");
+        assert_eq!(
+            (view.file_name.as_str(), view.campaign.as_str()),
+            ("mine.csv", "Home Insurance UK"),
+            "{l}"
+        );
+        assert!(views::task_view(&mut env.conn(), &owner, a).expect("view").is_some(), "{l}");
+        for who in [&bolt, &viewer, &other] {
+            assert!(views::task_view(&mut env.conn(), who, a).expect("view").is_none(), "{l}: {}", who.email);
+            assert!(views::task_history(&mut env.conn(), who, 20).expect("history").is_empty(), "{l}");
+        }
+        assert_eq!(views::task_history(&mut env.conn(), &client, 20).expect("history").len(), 1, "{l}");
+        assert_eq!(views::task_history(&mut env.conn(), &owner, 20).expect("history").len(), 1, "{l}");
+    }
+}
+
+#[test]
+fn unused_uploads_are_pruned_after_a_day_and_used_ones_kept() {
+    for env in Env::all() {
+        let l = env.db.label;
+        let client = env.user("client@sendback.test");
+        let storage = env.storage();
+        std::fs::create_dir_all(&storage.dir).expect("dir");
+        let mut keep = Vec::new();
+        for name in ["used.csv", "unused.csv"] {
+            let key = Storage::new_key();
+            std::fs::write(storage.path_of(&key), b"Lead ID,Rejection Reason\n1,x\n").expect("write");
+            let id =
+                tasks::record_upload(&mut env.conn(), &client, name, &key, 26, "00", now()).expect("upload");
+            keep.push((id, key));
+        }
+        let req = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+        tasks::submit_upload(&mut env.conn(), &storage, &client, &req, keep[0].0, now()).expect("task");
+        std::fs::write(storage.dir.join("interrupted.csv.part"), b"Lead ID,").expect("part");
+        // Not yet a day old: nothing goes.
+        assert_eq!(tasks::prune_unused_uploads(&mut env.conn(), &storage, now()).expect("prune"), 0, "{l}");
+        let later = now() + TimeDelta::days(2);
+        let far_future = chrono::Utc::now().naive_utc() + TimeDelta::days(2);
+        assert_eq!(
+            tasks::prune_unused_uploads(&mut env.conn(), &storage, later.max(far_future)).expect("prune"),
+            1,
+            "{l}"
+        );
+        assert!(storage.path_of(&keep[0].1).exists(), "{l}: a task's file stays");
+        assert!(!storage.path_of(&keep[1].1).exists(), "{l}: the unused file goes");
+        assert!(!storage.dir.join("interrupted.csv.part").exists(), "{l}: partial files go");
+        assert_eq!(count(&mut env.conn(), "SELECT COUNT(*) AS n FROM uploads"), 1, "{l}");
+    }
+}

@@ -1,0 +1,123 @@
+//! Log-in: its answers and cookie flags, the cross-site check, throttling and password hash
+//! upgrades.
+
+use app::db::schema::*;
+use app::state::SessionSettings;
+use axum::http::StatusCode;
+use chrono::TimeDelta;
+use diesel::prelude::*;
+
+use crate::support::{PW, TestApp, test_app};
+
+#[tokio::test]
+async fn login_sets_a_hardened_session_cookie() {
+    let app = TestApp::new();
+    let r = app.call("login", &[("email", "client@sendback.test"), ("password", PW)], None).await;
+    assert!(r.status.is_success(), "{} {}", r.status, r.body);
+    let cookie = r.set_cookie().expect("set-cookie");
+    assert!(cookie.starts_with("sb_sid="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain HTTP by default: {cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    let me = app.me(&r.session_cookie().expect("cookie")).await;
+    assert_eq!(me["email"], "client@sendback.test");
+    assert_eq!(me["can_reject_leads"], true);
+    assert_eq!(me["client_name"], "Acme Insurance");
+}
+
+#[tokio::test]
+async fn cookie_is_secure_when_configured() {
+    let app = test_app(SessionSettings { secure_cookies: true, ..SessionSettings::default() });
+    let r = app.call("login", &[("email", "owner@sendback.test"), ("password", PW)], None).await;
+    assert!(r.set_cookie().expect("cookie").contains("Secure"));
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_get_the_same_answer() {
+    let app = TestApp::new();
+    let wrong = app.call("login", &[("email", "client@sendback.test"), ("password", "nope")], None).await;
+    let unknown = app.call("login", &[("email", "nobody@sendback.test"), ("password", "nope")], None).await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(wrong.status, unknown.status);
+    assert_eq!(wrong.body, unknown.body);
+    assert!(wrong.body.contains("do not match"), "{}", wrong.body);
+    assert!(wrong.session_cookie().is_none());
+}
+
+#[tokio::test]
+async fn email_is_matched_without_case_or_spaces() {
+    let app = TestApp::new();
+    let r = app.call("login", &[("email", "  Client@Sendback.TEST "), ("password", PW)], None).await;
+    assert!(r.status.is_success(), "{}", r.body);
+}
+
+#[tokio::test]
+async fn cross_site_posts_are_refused() {
+    let app = TestApp::new();
+    let creds = [("email", "client@sendback.test"), ("password", PW)];
+    let r = app.call_with("login", &creds, None, &[("origin", "https://evil.example")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.session_cookie().is_none());
+    let r = app.call_with("login", &creds, None, &[("sec-fetch-site", "cross-site")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let owner = app.login("owner@sendback.test").await;
+    let viewer_id = app.user_id("viewer@sendback.test").to_string();
+    let r = app
+        .call_with(
+            "set_reject_permission",
+            &[("user_id", &viewer_id), ("granted", "true")],
+            Some(&owner),
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(!app.can_reject("viewer@sendback.test"));
+    let r = app.call_with("login", &creds, None, &[("origin", "http://127.0.0.1:3000")]).await;
+    assert!(r.status.is_success(), "same origin is fine: {}", r.status);
+}
+
+#[tokio::test]
+async fn repeated_bad_logins_are_throttled() {
+    let app = TestApp::new();
+    for _ in 0..5 {
+        let r = app.call("login", &[("email", "client@sendback.test"), ("password", "wrong")], None).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // Even the right password is refused while throttled, with a clear message.
+    let r = app.call("login", &[("email", "client@sendback.test"), ("password", PW)], None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!(r.body.contains("Too many failed log-in attempts"), "{}", r.body);
+    assert!(r.session_cookie().is_none());
+    // Other accounts are unaffected.
+    app.login("viewer@sendback.test").await;
+    app.clock.advance(TimeDelta::minutes(16));
+    app.login("client@sendback.test").await;
+}
+
+#[tokio::test]
+async fn weak_password_hashes_are_upgraded_at_login() {
+    use argon2::PasswordHasher;
+    let app = TestApp::new();
+    let weak = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(4096, 1, 1, None).expect("params"),
+    );
+    let weak: argon2::PasswordHash = weak.hash_password(PW.as_bytes()).expect("hash");
+    {
+        let mut conn = app.state.pool.get().expect("conn");
+        diesel::update(users::table.filter(users::email.eq("viewer@sendback.test")))
+            .set(users::password_hash.eq(weak.to_string()))
+            .execute(&mut conn)
+            .expect("update");
+    }
+    app.login("viewer@sendback.test").await;
+    let mut conn = app.state.pool.get().expect("conn");
+    let hash: String = users::table
+        .filter(users::email.eq("viewer@sendback.test"))
+        .select(users::password_hash)
+        .first(&mut conn)
+        .expect("hash");
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+}

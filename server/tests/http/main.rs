@@ -1,0 +1,15 @@
+//! The HTTP application against a real SQLite database file: log-in, sessions and their cookie,
+//! permissions, tenant isolation, the cross-site check and log-in throttling. Each test gets a
+//! fresh database seeded with the demo instance and a clock it can move; the tests run one at a
+//! time (see `support`).
+
+mod support;
+
+mod login;
+mod pages;
+mod permissions;
+mod reports;
+mod sessions;
+mod tasks;
+mod tenancy;
+mod uploads;
