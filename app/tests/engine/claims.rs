@@ -2,7 +2,8 @@
 //! worker loop and its stop signal.
 
 use app::db::schema::*;
-use app::engine::tasks::{self, ModeRequest};
+use app::domain::task::IdentifierChoice;
+use app::engine::task;
 use diesel::prelude::*;
 
 use crate::common::{TestDb, count};
@@ -12,26 +13,28 @@ use crate::support::{Env, lead_id_csv, now};
 fn one_running_task_per_campaign() {
     let env = Env::new(TestDb::sqlite());
     let file = env.file("one.csv", b"Lead ID,Rejection Reason\n1,x\n");
-    let req = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+    let req = env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
     let a = env.submit(&req, &file).expect("a");
     let b = env.submit(&req, &file).expect("b");
     assert_ne!(a, b);
     let mut conn = env.conn();
-    assert_eq!(tasks::claim_next(&mut conn, "w1", now()).expect("claim"), Some(a));
-    assert_eq!(tasks::claim_next(&mut conn, "w2", now()).expect("claim"), None, "b waits for a");
-    let car = env.request("Car Insurance UK", ModeRequest::Uid, "Lead ID", "Rejection Reason");
+    assert_eq!(task::claim_next(&mut conn, "w1", now()).expect("claim"), Some(a));
+    assert_eq!(task::claim_next(&mut conn, "w2", now()).expect("claim"), None, "b waits for a");
+    let car = env.request("Car Insurance UK", IdentifierChoice::Uid, "Lead ID", "Rejection Reason");
     let c = env.submit(&car, &file).expect("c");
-    assert_eq!(tasks::claim_next(&mut conn, "w2", now()).expect("claim"), Some(c), "other campaigns run");
+    assert_eq!(task::claim_next(&mut conn, "w2", now()).expect("claim"), Some(c), "other campaigns run");
 }
 
 #[test]
 fn a_repeated_submission_returns_the_same_task() {
     let env = Env::new(TestDb::sqlite());
     let file = env.file("one.csv", b"Lead ID,Rejection Reason\n1,x\n");
-    let mut req = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+    let mut req = env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
     req.request_key = Some("form-123".into());
-    let a = env.submit(&req, &file).expect("a");
-    let b = env.submit(&req, &file).expect("b");
+    // The form sent twice (a double click, Back): the same upload, the same key.
+    let upload = env.upload(&file);
+    let a = env.submit_upload(&req, upload).expect("a");
+    let b = env.submit_upload(&req, upload).expect("b");
     assert_eq!(a, b);
     assert_eq!(count(&mut env.conn(), "SELECT COUNT(*) AS n FROM rejection_tasks"), 1);
     assert_eq!(std::fs::read_dir(env.dir.path().join("uploads")).expect("dir").count(), 1, "one stored copy");
@@ -44,7 +47,10 @@ async fn the_background_worker_runs_queued_tasks_and_stops_on_request() {
     let file =
         env.file("bg.csv", &lead_id_csv(&[(inside[0].to_string(), "x"), (inside[1].to_string(), "y")]));
     let task = env
-        .submit(&env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason"), &file)
+        .submit(
+            &env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason"),
+            &file,
+        )
         .expect("submit");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(env.worker(1000).run_forever(stopped));

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use app::engine::tasks::{self, ModeRequest, RunEnd, RunLimits};
-use app::engine::views;
+use app::domain::task::IdentifierChoice;
+use app::engine::task::views;
+use app::engine::task::{self, RunEnd, RunLimits};
 use chrono::TimeDelta;
 use diesel::prelude::*;
 
@@ -18,7 +19,7 @@ fn outcome_rows_of_the_previous_version_are_migrated() {
     for env in Env::all() {
         let label = env.db.label;
         let inside = env.leads_where("Home Insurance UK", "received", 0, 6, 6);
-        let req = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+        let req = env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
         // Task A runs to the end under this version; its cells need quoting and neutralising.
         let raw_a: Vec<(String, String)> = vec![
             (inside[0].to_string(), "=HYPERLINK(\"x\")".into()),
@@ -33,7 +34,7 @@ fn outcome_rows_of_the_previous_version_are_migrated() {
         }
         let a = env.run(&req, &env.file("a.csv", &csv_a.into_inner().expect("csv")));
         let results_a = env.results_csv(a);
-        let rows_a = tasks::result_rows(&mut env.conn(), a).expect("rows");
+        let rows_a = task::result_rows(&mut env.conn(), a).expect("rows");
         assert_eq!(rows_a.len(), 4, "{label}");
         let changed_a = views::task_view(&mut env.conn(), &env.user("client@sendback.test"), a)
             .expect("view")
@@ -45,7 +46,7 @@ fn outcome_rows_of_the_previous_version_are_migrated() {
         let b = env.submit(&req, &env.file("b.csv", &lead_id_csv(&rows_b))).expect("submit");
         let (_, end) = env.worker(1).run_one(RunLimits { max_batches: Some(1) }).expect("run").expect("task");
         assert_eq!(end, RunEnd::Stopped, "{label}");
-        let committed = tasks::committed_result_rows(&mut env.conn(), b).expect("chunks");
+        let committed = task::committed_result_rows(&mut env.conn(), b).expect("chunks");
         assert_eq!(committed.len(), 1, "{label}");
 
         // Back to the previous schema, with the outcome rows as that version stored them.

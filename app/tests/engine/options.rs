@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use app::db::schema::*;
-use app::engine::tasks::{ModeRequest, TaskRequest};
-use app::rejections::TaskOptions;
+use app::domain::task::IdentifierChoice;
+use app::domain::task::TaskOptions;
+use app::engine::task::TaskRequest;
 use diesel::prelude::*;
 
 use crate::common::count;
@@ -36,7 +37,8 @@ fn all_options_on() {
                 env.campaign("Home Insurance UK")
             ),
         );
-        let mut req = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+        let mut req =
+            env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
         req.options = TaskOptions {
             move_outside_to_accepted: true,
             reject_affiliate_events: true,

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use app::db::schema::*;
-use app::engine::tasks::{ModeRequest, RunEnd, RunLimits};
+use app::domain::task::IdentifierChoice;
+use app::engine::task::{RunEnd, RunLimits};
 use diesel::prelude::*;
 
 use crate::common::TestDb;
@@ -42,7 +43,7 @@ fn a_lead_id_task_gives_every_outcome_and_changes_only_what_it_should() {
             ]),
         );
         let task = env.run(
-            &env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason"),
+            &env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason"),
             &file,
         );
         let counts = env.counts(task);
@@ -76,7 +77,7 @@ fn a_lead_id_task_gives_every_outcome_and_changes_only_what_it_should() {
         // The same file again changes nothing.
         let before = snapshot(&mut env.conn());
         let again = env.run(
-            &env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason"),
+            &env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason"),
             &file,
         );
         assert_eq!(env.counts(again).get("already_rejected"), Some(&4), "{l}");
@@ -156,7 +157,7 @@ fn field_modes_normalise_and_report_ambiguity() {
                 .as_bytes(),
         );
         let t = env.run(
-            &env.request("Home Insurance UK", ModeRequest::Field(email_field), "email", "reason"),
+            &env.request("Home Insurance UK", IdentifierChoice::Field(email_field), "email", "reason"),
             &file,
         );
         assert_eq!(env.counts(t), BTreeMap::from([("not_found", 1), ("rejected", 1)]), "{l}");
@@ -183,7 +184,7 @@ fn field_modes_normalise_and_report_ambiguity() {
             .as_bytes(),
         );
         let t = env.run(
-            &env.request("Home Insurance UK", ModeRequest::Field(phone_field), "Phone", "Reason"),
+            &env.request("Home Insurance UK", IdentifierChoice::Field(phone_field), "Phone", "Reason"),
             &file,
         );
         assert_eq!(
@@ -199,7 +200,7 @@ fn field_modes_normalise_and_report_ambiguity() {
 fn the_uid_sample_runs_as_documented() {
     for env in Env::all() {
         let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/car-insurance-uids.csv");
-        let t = env.run(&env.request("Car Insurance UK", ModeRequest::Uid, "uid", "reason"), &sample);
+        let t = env.run(&env.request("Car Insurance UK", IdentifierChoice::Uid, "uid", "reason"), &sample);
         assert_eq!(
             env.counts(t),
             BTreeMap::from([("outside_window", 2), ("rejected", 15)]),
@@ -213,8 +214,10 @@ fn the_uid_sample_runs_as_documented() {
 fn the_lead_id_sample_gives_one_row_of_every_outcome_it_promises() {
     let env = Env::new(TestDb::sqlite());
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/home-insurance-lead-ids.csv");
-    let t = env
-        .run(&env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason"), &sample);
+    let t = env.run(
+        &env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason"),
+        &sample,
+    );
     let counts = env.counts(t);
     for o in [
         "rejected",
@@ -239,7 +242,10 @@ fn batches_larger_than_the_bind_limit_work() {
     }
     let file = env.file("big.csv", csv.as_bytes());
     let task = env
-        .submit(&env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason"), &file)
+        .submit(
+            &env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason"),
+            &file,
+        )
         .expect("submit");
     let (ran, end) = env.worker(40_000).run_one(RunLimits::default()).expect("run").expect("task");
     assert_eq!((ran, end), (task, RunEnd::Completed));

@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use app::db::schema::*;
-use app::engine::tasks::{self, ModeRequest};
-use app::rejections::TaskOptions;
+use app::domain::task::IdentifierChoice;
+use app::domain::task::TaskOptions;
+use app::engine::task;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
@@ -22,7 +23,8 @@ fn the_preview_matches_the_run_and_changes_nothing() {
         rows.push(("999999999".into(), "nobody"));
         rows.push(("abc".into(), "typo"));
         let file = env.file("preview.csv", &lead_id_csv(&rows));
-        let mut req = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+        let mut req =
+            env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
         req.options = TaskOptions {
             move_outside_to_accepted: true,
             reject_affiliate_events: true,
@@ -31,7 +33,7 @@ fn the_preview_matches_the_run_and_changes_nothing() {
         };
         let client = env.user("client@sendback.test");
         let before = snapshot(&mut env.conn());
-        let preview = tasks::preview(&mut env.conn(), &client, &req, &file, now().date()).expect("preview");
+        let preview = task::preview(&mut env.conn(), &client, &req, &file, now().date()).expect("preview");
         assert_eq!(snapshot(&mut env.conn()), before, "{l}: a preview writes nothing");
         assert_eq!(preview.window_start, NaiveDate::from_ymd_opt(2026, 11, 19).expect("date"), "{l}");
         assert_eq!(preview.rows, rows.len() as i64, "{l}");

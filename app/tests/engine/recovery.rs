@@ -2,8 +2,9 @@
 //! the same end state as an uninterrupted run.
 
 use app::db::schema::*;
-use app::engine::tasks::{ModeRequest, RunEnd, RunLimits};
-use app::rejections::TaskOptions;
+use app::domain::task::IdentifierChoice;
+use app::domain::task::TaskOptions;
+use app::engine::task::{RunEnd, RunLimits};
 use chrono::TimeDelta;
 use diesel::prelude::*;
 
@@ -31,7 +32,7 @@ fn a_task_stopped_mid_way_resumes_to_the_same_end_state() {
             rows.push(("x".into(), "invalid"));
             let file = env.file("crash.csv", &lead_id_csv(&rows));
             let mut req =
-                env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+                env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
             req.options = TaskOptions {
                 move_outside_to_accepted: true,
                 reject_affiliate_events: true,

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use app::engine::tasks::{ModeRequest, RunEnd, RunLimits, SubmitError, TaskRequest};
+use app::domain::task::IdentifierChoice;
+use app::engine::task::{RunEnd, RunLimits, SubmitError, TaskRequest};
 
 use crate::common::{TestDb, count};
 use crate::support::{Env, now};
@@ -20,21 +21,21 @@ fn file_level_refusals_create_nothing() {
             other => panic!("expected a refusal, got {other:?}"),
         }
     };
-    let base = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+    let base = env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
 
-    let pet = env.request("Pet Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+    let pet = env.request("Pet Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
     assert!(refused(&pet, &good).contains("no maximum rejection time"));
     let mut future = base.clone();
     future.reject_from = Some(now().date() + chrono::Days::new(1));
     assert!(refused(&future, &good).contains("in the future"));
     let car_email = env.request(
         "Car Insurance UK",
-        ModeRequest::Field(env.field("Car Insurance UK", "email")),
+        IdentifierChoice::Field(env.field("Car Insurance UK", "email")),
         "Lead ID",
         "Rejection Reason",
     );
     assert!(refused(&car_email, &good).contains("not deduplicated"));
-    let wrong_col = env.request("Home Insurance UK", ModeRequest::LeadId, "lead_id", "Rejection Reason");
+    let wrong_col = env.request("Home Insurance UK", IdentifierChoice::LeadId, "lead_id", "Rejection Reason");
     assert_eq!(refused(&wrong_col, &good), "The column \"lead_id\" is not in the file's header row.");
     let xlsx = env.file("book.csv", b"PK\x03\x04\x14\x00\x06\x00\x08\x00rest");
     assert!(refused(&base, &xlsx).contains("Excel"));
@@ -42,14 +43,18 @@ fn file_level_refusals_create_nothing() {
     assert!(refused(&base, &no_header).contains("no header row"));
     assert!(refused(&base, &env.file("empty.csv", b"")).contains("empty"));
     // Another client's campaign is not found, as if it did not exist.
-    let bolt = env.request("Energy Switch UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+    let bolt = env.request("Energy Switch UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
     assert!(matches!(env.submit(&bolt, &good), Err(SubmitError::CampaignNotFound)));
 
+    // No task, and nothing besides the eight uploads themselves (each file became the client's
+    // upload first, as the upload endpoint stores a request body; a refused task adds nothing
+    // to it, and the upload stays so the form can be corrected).
     assert_eq!(count(&mut env.conn(), "SELECT COUNT(*) AS n FROM rejection_tasks"), 0);
-    assert_eq!(count(&mut env.conn(), "SELECT COUNT(*) AS n FROM uploads"), 0);
-    assert!(
-        !env.dir.path().join("uploads").exists()
-            || std::fs::read_dir(env.dir.path().join("uploads")).expect("dir").count() == 0
+    assert_eq!(count(&mut env.conn(), "SELECT COUNT(*) AS n FROM uploads"), 8);
+    assert_eq!(std::fs::read_dir(env.dir.path().join("uploads")).expect("dir").count(), 8);
+    assert_eq!(
+        count(&mut env.conn(), "SELECT COUNT(*) AS n FROM lead_status_history WHERE task_id IS NOT NULL"),
+        0
     );
 }
 
@@ -99,7 +104,7 @@ fn the_malformed_file_corpus_never_panics() {
     ];
     for (name, contents, expected) in corpus {
         let file = env.file(name, &contents);
-        let req = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+        let req = env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
         match (env.submit(&req, &file), expected) {
             (Ok(_), Ok(counts)) => {
                 let (task, end) = env.worker(1000).run_one(RunLimits::default()).expect("run").expect("task");

@@ -9,9 +9,11 @@ use app::clock::{Clock, ManualClock};
 use app::db::schema::*;
 use app::db::users::{UserContext, load_context};
 use app::db::{DbConn, seed};
-use app::engine::tasks::{self, ModeRequest, RunEnd, RunLimits, Storage, SubmitError, TaskRequest};
+use app::domain::task::IdentifierChoice;
+use app::domain::task::TaskOptions;
+use app::engine::task::{self, RunEnd, RunLimits, SubmitError, TaskRequest};
+use app::engine::uploads::{Storage, upload_local_file};
 use app::engine::worker::Worker;
-use app::rejections::TaskOptions;
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
@@ -83,7 +85,13 @@ impl Env {
         p
     }
 
-    pub fn request(&self, campaign: &str, mode: ModeRequest, id_col: &str, reason_col: &str) -> TaskRequest {
+    pub fn request(
+        &self,
+        campaign: &str,
+        mode: IdentifierChoice,
+        id_col: &str,
+        reason_col: &str,
+    ) -> TaskRequest {
         TaskRequest {
             campaign_id: self.campaign(campaign),
             mode,
@@ -92,19 +100,26 @@ impl Env {
             reject_from: None,
             options: TaskOptions::default(),
             request_key: None,
-            original_name: "upload.csv".into(),
         }
     }
 
+    /// Submits `file` as the client would: it becomes their upload (as the upload endpoint
+    /// stores a request body), then the task is submitted on that upload.
     pub fn submit(&self, req: &TaskRequest, file: &Path) -> Result<i64, SubmitError> {
-        tasks::submit(
-            &mut self.conn(),
-            &self.storage(),
-            &self.user("client@sendback.test"),
-            req,
-            file,
-            self.clock.now(),
-        )
+        let upload = self.upload(file);
+        self.submit_upload(req, upload)
+    }
+
+    /// Stores `file` as the client's upload; returns its id.
+    pub fn upload(&self, file: &Path) -> i64 {
+        let client = self.user("client@sendback.test");
+        upload_local_file(&mut self.conn(), &self.storage(), &client, file, self.clock.now()).expect("upload")
+    }
+
+    /// Submits a task on the client's upload, as "Start Rejection Task" does.
+    pub fn submit_upload(&self, req: &TaskRequest, upload: i64) -> Result<i64, SubmitError> {
+        let client = self.user("client@sendback.test");
+        task::submit_upload(&mut self.conn(), &self.storage(), &client, req, upload, self.clock.now())
     }
 
     /// Submits and runs to the end.
@@ -124,13 +139,13 @@ impl Env {
             assert_eq!(count(&mut conn, "SELECT foreign_keys AS n FROM pragma_foreign_keys"), 1);
         }
         drop(conn);
-        let from_rows = tasks::outcome_counts(&mut self.conn(), task).expect("counts");
+        let from_rows = task::outcome_counts(&mut self.conn(), task).expect("counts");
         let stored: String = rejection_tasks::table
             .find(task)
             .select(rejection_tasks::outcome_counts)
             .first(&mut self.conn())
             .expect("task");
-        assert_eq!(tasks::parse_counts(&stored), from_rows, "counts kept on the task");
+        assert_eq!(task::parse_counts(&stored), from_rows, "counts kept on the task");
         from_rows.into_iter().filter(|(_, n)| *n > 0).map(|(o, n)| (o.as_str(), n)).collect()
     }
 
@@ -169,7 +184,7 @@ impl Env {
 
     pub fn results_csv(&self, task: i64) -> String {
         let mut out = Vec::new();
-        tasks::write_results_csv(&mut self.conn(), task, &mut out).expect("results");
+        task::write_results_csv(&mut self.conn(), task, &mut out).expect("results");
         String::from_utf8(out).expect("utf8")
     }
 }
@@ -249,7 +264,7 @@ pub fn snapshot(conn: &mut DbConn) -> Snapshot {
                 .order(rejection_tasks::id)
                 .load(conn)
                 .expect("tasks");
-            ids.into_iter().map(|id| tasks::result_rows(conn, id).expect("results")).collect()
+            ids.into_iter().map(|id| task::result_rows(conn, id).expect("results")).collect()
         },
         tasks: rejection_tasks::table
             .select((

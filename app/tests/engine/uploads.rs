@@ -1,8 +1,10 @@
 //! Uploads: a stored upload starts one task for its owner only, who sees the task page and history;
 //! unused uploads and partial files are pruned.
 
-use app::engine::tasks::{self, ModeRequest, Storage, SubmitError};
-use app::engine::views;
+use app::domain::task::IdentifierChoice;
+use app::engine::task::views;
+use app::engine::task::{self, SubmitError};
+use app::engine::uploads::{self, Storage, StoredFile};
 use chrono::TimeDelta;
 
 use crate::common::count;
@@ -16,17 +18,18 @@ fn an_upload_starts_one_task_and_only_for_its_owner() {
         let bolt = env.user("bolt@sendback.test");
         let storage = env.storage();
         std::fs::create_dir_all(&storage.dir).expect("dir");
-        let key = Storage::new_key();
-        std::fs::write(storage.path_of(&key), b"Lead ID,Rejection Reason\n1,x\n").expect("write");
-        let upload = tasks::record_upload(&mut env.conn(), &client, "mine.csv", &key, 26, "00", now())
-            .expect("upload");
-        let mut req = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
+        let file = StoredFile { key: Storage::new_key(), size: 26, sha256: "00".into() };
+        std::fs::write(storage.path_of(&file.key), b"Lead ID,Rejection Reason\n1,x\n").expect("write");
+        let upload =
+            uploads::record_upload(&mut env.conn(), &client, "mine.csv", &file, now()).expect("upload");
+        let mut req =
+            env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
         req.request_key = Some(format!("upload-{upload}"));
         // Another user cannot use it, whatever id they send.
-        let theirs = tasks::submit_upload(&mut env.conn(), &storage, &bolt, &req, upload, now());
+        let theirs = task::submit_upload(&mut env.conn(), &storage, &bolt, &req, upload, now());
         assert!(matches!(theirs, Err(SubmitError::Refused { field: "file", .. })), "{l}: {theirs:?}");
-        let a = tasks::submit_upload(&mut env.conn(), &storage, &client, &req, upload, now()).expect("a");
-        let b = tasks::submit_upload(&mut env.conn(), &storage, &client, &req, upload, now()).expect("b");
+        let a = task::submit_upload(&mut env.conn(), &storage, &client, &req, upload, now()).expect("a");
+        let b = task::submit_upload(&mut env.conn(), &storage, &client, &req, upload, now()).expect("b");
         assert_eq!(a, b, "{l}: the same form twice is one task");
         assert_eq!(count(&mut env.conn(), "SELECT COUNT(*) AS n FROM rejection_tasks"), 1, "{l}");
         // The task page and history: the client who started it and owner staff; nobody else.
@@ -58,21 +61,20 @@ fn unused_uploads_are_pruned_after_a_day_and_used_ones_kept() {
         std::fs::create_dir_all(&storage.dir).expect("dir");
         let mut keep = Vec::new();
         for name in ["used.csv", "unused.csv"] {
-            let key = Storage::new_key();
-            std::fs::write(storage.path_of(&key), b"Lead ID,Rejection Reason\n1,x\n").expect("write");
-            let id =
-                tasks::record_upload(&mut env.conn(), &client, name, &key, 26, "00", now()).expect("upload");
-            keep.push((id, key));
+            let file = StoredFile { key: Storage::new_key(), size: 26, sha256: "00".into() };
+            std::fs::write(storage.path_of(&file.key), b"Lead ID,Rejection Reason\n1,x\n").expect("write");
+            let id = uploads::record_upload(&mut env.conn(), &client, name, &file, now()).expect("upload");
+            keep.push((id, file.key));
         }
-        let req = env.request("Home Insurance UK", ModeRequest::LeadId, "Lead ID", "Rejection Reason");
-        tasks::submit_upload(&mut env.conn(), &storage, &client, &req, keep[0].0, now()).expect("task");
+        let req = env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
+        task::submit_upload(&mut env.conn(), &storage, &client, &req, keep[0].0, now()).expect("task");
         std::fs::write(storage.dir.join("interrupted.csv.part"), b"Lead ID,").expect("part");
         // Not yet a day old: nothing goes.
-        assert_eq!(tasks::prune_unused_uploads(&mut env.conn(), &storage, now()).expect("prune"), 0, "{l}");
+        assert_eq!(uploads::prune_unused_uploads(&mut env.conn(), &storage, now()).expect("prune"), 0, "{l}");
         let later = now() + TimeDelta::days(2);
         let far_future = chrono::Utc::now().naive_utc() + TimeDelta::days(2);
         assert_eq!(
-            tasks::prune_unused_uploads(&mut env.conn(), &storage, later.max(far_future)).expect("prune"),
+            uploads::prune_unused_uploads(&mut env.conn(), &storage, later.max(far_future)).expect("prune"),
             1,
             "{l}"
         );

@@ -20,10 +20,12 @@ async fn rejection_functions_need_the_permission() {
     let client = app.login("client@sendback.test").await;
     let r = app.call("rejection_campaigns", &[], Some(&client)).await;
     assert_eq!(r.status, StatusCode::OK);
-    let list: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    let setup: serde_json::Value = serde_json::from_str(&r.body).expect("json");
     let names: Vec<&str> =
-        list.as_array().expect("array").iter().filter_map(|c| c["name"].as_str()).collect();
+        setup["campaigns"].as_array().expect("array").iter().filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(names, ["Car Insurance UK", "Home Insurance UK", "Pet Insurance UK"]);
+    // The form states the configured upload limit (the default here).
+    assert_eq!(setup["max_upload_bytes"], 256 * 1024 * 1024);
 }
 
 #[tokio::test]

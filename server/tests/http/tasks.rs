@@ -57,7 +57,7 @@ async fn an_upload_is_previewed_started_once_run_and_its_results_downloaded() {
         std::sync::Arc::new(app.clock.clone()),
     );
     let ran = tokio::task::spawn_blocking(move || worker.run_one(Default::default())).await.expect("join");
-    assert_eq!(ran.expect("run"), Some((task, app::engine::tasks::RunEnd::Completed)));
+    assert_eq!(ran.expect("run"), Some((task, app::engine::task::RunEnd::Completed)));
     let r = app.call("rejection_task", &[("id", &task.to_string())], Some(&client)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let view: serde_json::Value = serde_json::from_str(&r.body).expect("json");

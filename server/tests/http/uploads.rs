@@ -50,5 +50,9 @@ async fn refused_uploads_say_why_and_keep_nothing() {
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
         assert!(r.body.contains("larger than 1 MB"), "{}", r.body);
     }
+    // The form is told the limit in force, not a fixed one.
+    let r = app.call("rejection_campaigns", &[], Some(&client)).await;
+    let setup: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    assert_eq!(setup["max_upload_bytes"], 1024 * 1024, "{}", r.body);
     assert_eq!(app.stored_files(), 1, "refused files are not kept");
 }
