@@ -1,6 +1,9 @@
 //! The data layer against real databases: migrations, connection settings, transactions, the
 //! demo seed and the sample files, on SQLite and (when configured) PostgreSQL.
 
+// Test set-up fails loudly: a helper that cannot build its fixture panics with the reason.
+#![allow(clippy::expect_used, reason = "test fixtures; clippy only exempts #[test] functions")]
+
 mod common;
 
 use app::db::{self, DbConn, DbError, schema::*, seed, write_transaction};

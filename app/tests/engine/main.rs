@@ -2,6 +2,9 @@
 //! CSV file to lead statuses, history, affiliate events, cap usage, outcome counts and the results
 //! file; crash recovery; the malformed-file corpus; the file-level refusals.
 
+// Test set-up fails loudly: a helper that cannot build its fixture panics with the reason.
+#![allow(clippy::expect_used, reason = "test fixtures; clippy only exempts #[test] functions")]
+
 #[path = "../common/mod.rs"]
 mod common;
 mod support;

@@ -3,6 +3,9 @@
 //! fresh database seeded with the demo instance and a clock it can move; the tests run one at a
 //! time (see `support`).
 
+// Test set-up fails loudly: a helper that cannot build its fixture panics with the reason.
+#![allow(clippy::expect_used, reason = "test fixtures; clippy only exempts #[test] functions")]
+
 mod support;
 
 mod login;
