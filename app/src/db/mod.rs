@@ -203,6 +203,9 @@ pub enum DbError {
     /// Reading or writing a file the data layer keeps (an upload, a results file).
     #[error("{what}: {source}")]
     File { what: &'static str, source: std::io::Error },
+    /// The demo is only seeded into an empty database.
+    #[error("the database already holds data; the demo is only seeded into an empty database")]
+    NotEmpty,
     /// Data that breaks a rule the code relies on (a bug, or rows changed behind its back).
     #[error("inconsistent data: {0}")]
     Inconsistent(String),

@@ -166,11 +166,31 @@ pub fn clients_of_instance(conn: &mut DbConn, instance_id: i64) -> Result<Vec<(i
 }
 
 /// Why a user could not be created.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
     /// The client is not one of the actor's instance.
+    #[error("client not found")]
     ClientNotFound,
+    #[error("email taken")]
     EmailTaken,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for CreateUserError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(e.into())
+    }
+}
+
+impl From<CreateUserError> for crate::error::AppError {
+    fn from(err: CreateUserError) -> Self {
+        match err {
+            CreateUserError::ClientNotFound => Self::NotFound,
+            CreateUserError::EmailTaken => Self::invalid("email", "A user with this email already exists."),
+            CreateUserError::Db(e) => e.into(),
+        }
+    }
 }
 
 pub struct NewClientUser<'a> {
@@ -186,17 +206,17 @@ pub fn create_client_user(
     actor: &UserContext,
     new: &NewClientUser<'_>,
     now: NaiveDateTime,
-) -> Result<Result<i64, CreateUserError>, DbError> {
+) -> Result<i64, CreateUserError> {
     write_transaction(conn, |conn| {
         let client: Option<String> = clients::table
             .filter(clients::id.eq(new.client_id).and(clients::instance_id.eq(actor.instance_id)))
             .select(clients::name)
             .first(conn)
             .optional()?;
-        let Some(client_name) = client else { return Ok(Err(CreateUserError::ClientNotFound)) };
+        let Some(client_name) = client else { return Err(CreateUserError::ClientNotFound) };
         let taken: i64 = users::table.filter(users::email.eq(new.email)).count().get_result(conn)?;
         if taken > 0 {
-            return Ok(Err(CreateUserError::EmailTaken));
+            return Err(CreateUserError::EmailTaken);
         }
         let id: i64 = diesel::insert_into(users::table)
             .values((
@@ -211,7 +231,7 @@ pub fn create_client_user(
             .returning(users::id)
             .get_result(conn)?;
         audit(conn, actor, "user.create", new.email, &format!("client user of {client_name}"), now)?;
-        Ok(Ok(id))
+        Ok(id)
     })
 }
 

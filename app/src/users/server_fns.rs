@@ -93,24 +93,17 @@ pub async fn create_client_user(
                 AppError::Internal
             })?;
         let now = state.clock.now();
-        let result = state
-            .db(move |conn| {
+        state
+            .db_or(move |conn| -> Result<i64, AppError> {
                 let new = crate::db::users::NewClientUser {
                     email: &email,
                     name: &name,
                     client_id,
                     password_hash: hash.as_str(),
                 };
-                crate::db::users::create_client_user(conn, &owner, &new, now)
+                Ok(crate::db::users::create_client_user(conn, &owner, &new, now)?)
             })
-            .await?;
-        match result {
-            Ok(id) => Ok(id),
-            Err(crate::db::users::CreateUserError::ClientNotFound) => Err(AppError::NotFound),
-            Err(crate::db::users::CreateUserError::EmailTaken) => {
-                Err(AppError::invalid("email", "A user with this email already exists."))
-            }
-        }
+            .await
     })
     .await
 }

@@ -81,9 +81,7 @@ pub fn seed_demo(conn: &mut DbConn, now: NaiveDateTime) -> Result<SeedReport, Db
     }
     let mut report = write_transaction(conn, |conn| {
         if !is_empty(conn)? {
-            return Err(DbError::Config(
-                "the database already holds data; the demo is only seeded into an empty database".into(),
-            ));
+            return Err(DbError::NotEmpty);
         }
         insert_demo(conn, &data, &hashes, now)
     })?;
