@@ -189,7 +189,9 @@ mod ssr {
             mode: form.mode,
             identifier_column: form.identifier_column.clone(),
             reason_column: form.reason_column.clone(),
-            reject_from: AppError::date_field("reject_from", &form.reject_from)?,
+            reject_from: crate::domain::messages::optional_date(&form.reject_from).map_err(|_| {
+                AppError::invalid("reject_from", "Enter the reject-from date as a date, e.g. 2026-11-20.")
+            })?,
             options: form.options,
             request_key: (!request_key.is_empty()).then_some(request_key),
         })
