@@ -20,6 +20,9 @@ pub enum AppError {
     /// Too many attempts; the message says when to try again.
     #[error("{0}")]
     TooManyAttempts(String),
+    /// The server is too busy to do this now (HTTP 503); trying again in a moment may work.
+    #[error("{0}")]
+    Busy(String),
     #[error("Something went wrong on our side. Please try again in a moment.")]
     Internal,
     /// The request did not reach the server function or its answer could not be read.
@@ -55,6 +58,7 @@ impl AppError {
             AppError::NotFound => 404,
             AppError::Invalid { .. } => 422,
             AppError::TooManyAttempts(_) => 429,
+            AppError::Busy(_) => 503,
             AppError::Internal | AppError::Transport(_) => 500,
         }
     }

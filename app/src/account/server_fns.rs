@@ -16,10 +16,18 @@ pub struct Me {
     pub can_reject_leads: bool,
 }
 
-/// Only same-site paths are followed after log-in (no open redirect).
+/// Only a path on our own site is followed after log-in (no open redirect): it starts with one
+/// `/`, and holds no backslash, whitespace or control character — browsers drop tabs and line
+/// breaks from addresses, so `/\t/evil.example` would become `//evil.example`, another host, and
+/// a line break cannot go into a `Location` header at all. Anything else goes to All leads.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n != "/login" => {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.chars().any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+                && n != "/login" =>
+        {
             n.to_owned()
         }
         _ => "/leads".to_owned(),
@@ -90,5 +98,21 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/leads", "{bad}");
         }
         assert_eq!(safe_next(None), "/leads");
+    }
+
+    #[test]
+    fn refuses_paths_a_browser_would_turn_into_another_host_or_a_broken_header() {
+        for bad in [
+            "/\t/evil.example/phish",
+            "/\n/evil.example",
+            "/\nx",
+            "/\r\nSet-Cookie: a=b",
+            "/ /x",
+            "/\u{0}x",
+            "/\u{85}x",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/leads", "{bad:?}");
+        }
+        assert_eq!(safe_next(Some("/leads?q=a%20b")), "/leads?q=a%20b", "encoded spaces are fine");
     }
 }

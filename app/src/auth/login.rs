@@ -1,6 +1,11 @@
-//! Checking credentials: throttling, constant-cost verification, re-hashing weak hashes.
+//! Checking credentials: throttling (an attempt is reserved before its password is checked),
+//! a bounded number of password checks at a time, constant-cost verification, re-hashing weak
+//! hashes.
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use crate::auth::password::{self, PasswordHashString};
 use crate::auth::throttle::{self, Verdict};
@@ -11,10 +16,30 @@ use crate::state::AppState;
 /// The one message for an unknown email and a wrong password alike.
 pub const BAD_CREDENTIALS: &str = "That email and password do not match an account.";
 
+/// How long an attempt waits for a free password check before it is answered 503.
+const WAIT_FOR_CHECK: Duration = Duration::from_secs(3);
+
 /// Verified against when the email is unknown, so both cases cost one argon2 verification.
 fn dummy_hash() -> &'static Option<PasswordHashString> {
     static DUMMY: OnceLock<Option<PasswordHashString>> = OnceLock::new();
     DUMMY.get_or_init(|| password::hash_password("not a real password, only spends time").ok())
+}
+
+/// Password checks running at once: one per core. Each costs ~19 MiB and a core for ~20 ms, so a
+/// burst of log-ins queues here instead of taking the server's memory and threads.
+static CHECKS: LazyLock<Semaphore> = LazyLock::new(|| {
+    Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+});
+
+fn throttled(until: chrono::NaiveDateTime, now: chrono::NaiveDateTime) -> AppError {
+    let seconds = (until - now).num_seconds().max(0) + 1;
+    let wait = if seconds < 90 {
+        format!("{seconds} second{}", if seconds == 1 { "" } else { "s" })
+    } else {
+        let minutes = (seconds + 59) / 60;
+        format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+    };
+    AppError::TooManyAttempts(format!("Too many failed log-in attempts. Try again in {wait}."))
 }
 
 /// Returns the user id when `email` and `password` match and the account is not throttled.
@@ -27,23 +52,27 @@ pub async fn authenticate(state: &AppState, email: &str, password: &str, ip: &st
         return Err(AppError::invalid("password", "Enter your password."));
     }
     let now = state.clock.now();
+    // The attempt counts as a failure from here on; a success clears it below.
     let (e, i) = (email.clone(), ip.to_owned());
-    let verdict = state.db(move |conn| throttle::check(conn, &e, &i, now)).await?;
-    if let Verdict::Throttled { until } = verdict {
-        let minutes = (until - now).num_minutes().max(0) + 1;
-        return Err(AppError::TooManyAttempts(format!(
-            "Too many failed log-in attempts. Try again in {minutes} minute{}.",
-            if minutes == 1 { "" } else { "s" }
-        )));
+    if let Verdict::Throttled { until } = state.db(move |conn| throttle::reserve(conn, &e, &i, now)).await? {
+        return Err(throttled(until, now));
     }
+    let Ok(Ok(_permit)) = tokio::time::timeout(WAIT_FOR_CHECK, CHECKS.acquire()).await else {
+        return Err(AppError::Busy(
+            "The server is busy checking other log-ins. Try again in a moment.".to_owned(),
+        ));
+    };
 
     let e = email.clone();
     let row = state.db(move |conn| users::find_for_login(conn, &e)).await?;
     let password = password.to_owned();
     let stored = row.as_ref().map(|r| PasswordHashString::from_stored(r.password_hash.clone()));
     let (ok, rehash) = tokio::task::spawn_blocking(move || {
+        // One verification whether or not the email has an account: the answer's timing tells
+        // nothing (the dummy hash costs what a real one does).
         let hash = stored.as_ref().or(dummy_hash().as_ref());
-        let ok = stored.is_some() && hash.is_some_and(|h| password::verify_password(&password, h));
+        let verified = hash.is_some_and(|h| password::verify_password(&password, h));
+        let ok = stored.is_some() && verified;
         let rehash = if ok && stored.as_ref().is_some_and(password::needs_rehash) {
             password::hash_password(&password).ok()
         } else {
@@ -58,8 +87,6 @@ pub async fn authenticate(state: &AppState, email: &str, password: &str, ip: &st
     })?;
 
     let Some(row) = row.filter(|_| ok) else {
-        let (e, i) = (email, ip.to_owned());
-        state.db(move |conn| throttle::record_failure(conn, &e, &i, now)).await?;
         return Err(AppError::invalid("credentials", BAD_CREDENTIALS));
     };
     let user_id = row.id;

@@ -121,3 +121,68 @@ async fn weak_password_hashes_are_upgraded_at_login() {
         .expect("hash");
     assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
 }
+
+#[tokio::test]
+async fn after_log_in_only_paths_of_this_site_are_followed() {
+    let app = TestApp::new();
+    let cases = [
+        ("/users", "/users"),
+        // Browsers drop the tab and go to //evil.example/phish: another host.
+        ("/\t/evil.example/phish", "/leads"),
+        // A line break cannot go into a header: answered, not a dropped connection.
+        ("/\nx", "/leads"),
+        ("//evil.example", "/leads"),
+    ];
+    for (next, expected) in cases {
+        let r = app
+            .call("login", &[("email", "owner@sendback.test"), ("password", PW), ("next", next)], None)
+            .await;
+        assert!(r.status.is_success() || r.status.is_redirection(), "{next:?}: {} {}", r.status, r.body);
+        let location = r.headers.get(axum::http::header::LOCATION).and_then(|v| v.to_str().ok());
+        assert_eq!(location, Some(expected), "{next:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_email_costs_one_password_verification_like_a_known_one() {
+    let app = TestApp::new();
+    for email in ["nobody@sendback.test", "client@sendback.test"] {
+        let before = app::auth::password::verifications();
+        let r = app.call("login", &[("email", email), ("password", "wrong password")], None).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{email}");
+        assert_eq!(app::auth::password::verifications() - before, 1, "{email}");
+    }
+}
+
+#[tokio::test]
+async fn parallel_wrong_passwords_cannot_pass_the_account_limit() {
+    let app = TestApp::new();
+    let creds = [("email", "client@sendback.test"), ("password", "wrong password")];
+    let replies = futures_util::future::join_all((0..40).map(|_| app.call("login", &creds, None))).await;
+    let checked = replies.iter().filter(|r| r.status == StatusCode::UNPROCESSABLE_ENTITY).count();
+    let refused = replies
+        .iter()
+        .filter(|r| matches!(r.status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE))
+        .count();
+    assert_eq!(checked + refused, 40, "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(checked <= 5, "{checked} passwords were checked; the limit is 5 before attempts are spaced out");
+    assert!(refused >= 35);
+}
+
+#[tokio::test]
+async fn failing_on_purpose_delays_an_account_for_a_minute_at_most() {
+    let app = TestApp::new();
+    for _ in 0..12 {
+        app.call("login", &[("email", "client@sendback.test"), ("password", "wrong")], None).await;
+        // The attacker waits out each delay.
+        app.clock.advance(TimeDelta::seconds(61));
+    }
+    // The owner of the account is not locked out: after at most a minute they log in.
+    let r = app.call("login", &[("email", "client@sendback.test"), ("password", "wrong again")], None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = app.call("login", &[("email", "client@sendback.test"), ("password", PW)], None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "right after a failure: {}", r.body);
+    assert!(r.body.contains("seconds"), "{}", r.body);
+    app.clock.advance(TimeDelta::seconds(61));
+    app.login("client@sendback.test").await;
+}
