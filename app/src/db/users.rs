@@ -165,6 +165,9 @@ pub fn clients_of_instance(conn: &mut DbConn, instance_id: i64) -> Result<Vec<(i
         .load(conn)?)
 }
 
+/// The answer when a new user's email is already used, in this instance or another.
+pub const EMAIL_NOT_FREE: &str = "This email address cannot be used for a new user. Use another address.";
+
 /// Why a user could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
@@ -187,7 +190,10 @@ impl From<CreateUserError> for crate::error::AppError {
     fn from(err: CreateUserError) -> Self {
         match err {
             CreateUserError::ClientNotFound => Self::NotFound,
-            CreateUserError::EmailTaken => Self::invalid("email", "A user with this email already exists."),
+            // The same words whichever instance holds the address: nothing outside the caller's
+            // instance can be learnt from them beyond "not free" (emails sign in, so they are
+            // unique across instances).
+            CreateUserError::EmailTaken => Self::invalid("email", EMAIL_NOT_FREE),
             CreateUserError::Db(e) => e.into(),
         }
     }

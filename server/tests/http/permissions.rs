@@ -105,7 +105,18 @@ async fn owners_create_client_users_who_can_then_log_in() {
     ];
     let r = app.call("create_client_user", &taken, Some(&owner)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.body.contains("already exists"), "{}", r.body);
+    assert!(r.body.contains("cannot be used"), "{}", r.body);
+    // An address of another instance gets exactly the same answer: nothing says it has an
+    // account there.
+    let elsewhere = [
+        ("email", "other@sendback.test"),
+        ("name", "Dup"),
+        ("client_id", acme.as_str()),
+        ("password", "long enough password"),
+    ];
+    let other = app.call("create_client_user", &elsewhere, Some(&owner)).await;
+    assert_eq!((other.status, other.body.as_str()), (r.status, r.body.as_str()));
+    assert!(!other.body.contains("exists"), "{}", other.body);
 
     let ok = [
         ("email", "New@Acme.example"),
