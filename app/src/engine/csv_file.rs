@@ -12,6 +12,10 @@ pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Delimiters we sniff, in tie-break order.
 pub const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+/// Most columns a file's header row may name; a rejection file needs two.
+pub const MAX_COLUMNS: usize = 1000;
+/// Longest column name accepted in the header row.
+pub const MAX_HEADER_CHARS: usize = 256;
 
 /// Why a whole file is refused. The `Display` text is shown to users as is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +26,8 @@ pub enum FileRefusal {
     NoHeader,
     MissingColumn(String),
     Unreadable(String),
+    TooManyColumns { limit: usize },
+    HeaderTooLong { limit: usize },
 }
 
 impl fmt::Display for FileRefusal {
@@ -42,6 +48,14 @@ impl fmt::Display for FileRefusal {
                 write!(f, "The column \"{name}\" is not in the file's header row.")
             }
             FileRefusal::Unreadable(why) => write!(f, "The file could not be read: {why}."),
+            FileRefusal::TooManyColumns { limit } => write!(
+                f,
+                "The header row has more than {limit} columns. Keep the identifier and reason columns and upload that."
+            ),
+            FileRefusal::HeaderTooLong { limit } => write!(
+                f,
+                "A column name in the header row is longer than {limit} characters. Check that the first row names the columns."
+            ),
         }
     }
 }
@@ -215,7 +229,13 @@ fn read_header(path: &Path) -> Result<FileShape, FileRefusal> {
     if !reader.read_byte_record(&mut record).map_err(|e| FileRefusal::Unreadable(e.to_string()))? {
         return Err(FileRefusal::Empty);
     }
+    if record.len() > MAX_COLUMNS {
+        return Err(FileRefusal::TooManyColumns { limit: MAX_COLUMNS });
+    }
     let headers: Vec<String> = record.iter().map(|c| String::from_utf8_lossy(c).trim().to_owned()).collect();
+    if headers.iter().any(|h| h.chars().count() > MAX_HEADER_CHARS) {
+        return Err(FileRefusal::HeaderTooLong { limit: MAX_HEADER_CHARS });
+    }
     let non_empty: Vec<&String> = headers.iter().filter(|h| !h.is_empty()).collect();
     // Column names are never numbers, emails or UUIDs: a first row holding one is data.
     if non_empty.is_empty() || non_empty.iter().any(|h| looks_like_value(h)) {

@@ -24,6 +24,9 @@ use crate::state::AppState;
 
 /// Data rows shown in the upload preview.
 pub const PREVIEW_ROWS: usize = 5;
+/// Characters of a cell shown in the upload preview; longer cells end with "…". The task reads
+/// the whole cell.
+pub const PREVIEW_CELL_CHARS: usize = 200;
 
 #[derive(Debug, serde::Deserialize)]
 pub struct UploadQuery {
@@ -113,8 +116,14 @@ pub async fn upload(
         let (shape, rows) = read_preview(&path).inspect_err(|_| {
             let _ = std::fs::remove_file(&path);
         })?;
-        let mut conn = pool.get().map_err(|e| AppError::from(crate::db::DbError::from(e)))?;
-        let upload_id = record_upload(&mut conn, &user, &name, &stored, now).map_err(AppError::from)?;
+        let recorded = pool
+            .get()
+            .map_err(crate::db::DbError::from)
+            .and_then(|mut conn| record_upload(&mut conn, &user, &name, &stored, now));
+        // A file no row refers to would never be cleaned up.
+        let upload_id = recorded.map_err(AppError::from).inspect_err(|_| {
+            let _ = std::fs::remove_file(&path);
+        })?;
         Ok(UploadPreview {
             upload_id,
             file_name: name,
@@ -195,9 +204,17 @@ fn read_preview(path: &std::path::Path) -> Result<(csv_file::FileShape, Vec<Vec<
     let mut rows = Vec::new();
     while rows.len() < PREVIEW_ROWS {
         let Some(row) = reader.next_row()? else { break };
-        rows.push(row.cells.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect());
+        rows.push(row.cells.iter().map(|c| preview_cell(&String::from_utf8_lossy(c))).collect());
     }
     Ok((shape, rows))
+}
+
+/// A cell as the preview shows it: at most [`PREVIEW_CELL_CHARS`] characters.
+fn preview_cell(cell: &str) -> String {
+    match cell.char_indices().nth(PREVIEW_CELL_CHARS) {
+        Some((at, _)) => format!("{}…", &cell[..at]),
+        None => cell.to_owned(),
+    }
 }
 
 /// `GET /leads/import-rejections/tasks/{id}/results.csv`: the per-row results, streamed.
@@ -277,7 +294,17 @@ impl Write for ChannelWriter {
 
 #[cfg(test)]
 mod tests {
-    use super::display_name;
+    use super::{PREVIEW_CELL_CHARS, display_name, preview_cell};
+
+    #[test]
+    fn preview_cells_are_cut_short() {
+        assert_eq!(preview_cell("Wrong number"), "Wrong number");
+        let long = "é".repeat(PREVIEW_CELL_CHARS + 1);
+        let shown = preview_cell(&long);
+        assert_eq!(shown.chars().count(), PREVIEW_CELL_CHARS + 1);
+        assert!(shown.ends_with('…'));
+        assert_eq!(preview_cell(&"x".repeat(PREVIEW_CELL_CHARS)), "x".repeat(PREVIEW_CELL_CHARS));
+    }
 
     #[test]
     fn file_names_are_shown_without_paths_or_control_characters() {

@@ -56,3 +56,28 @@ async fn refused_uploads_say_why_and_keep_nothing() {
     assert_eq!(setup["max_upload_bytes"], 1024 * 1024, "{}", r.body);
     assert_eq!(app.stored_files(), 1, "refused files are not kept");
 }
+
+#[tokio::test]
+async fn the_upload_preview_answers_small_whatever_the_cells() {
+    let app = TestApp::new();
+    let client = app.login("client@sendback.test").await;
+    // A 5 MB cell: the preview shows its start, not the whole cell.
+    let mut body = b"Lead ID,Reason\n1020001,".to_vec();
+    body.extend(std::iter::repeat_n(b'x', 5 * 1024 * 1024));
+    body.push(b'\n');
+    let r = app.upload("huge-cell.csv", body, Some(&client), true).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", &r.body[..r.body.len().min(300)]);
+    assert!(r.body.len() < 4096, "answer of {} bytes", r.body.len());
+    let preview: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    let cell = preview["rows"][0][1].as_str().expect("cell");
+    assert_eq!(cell.chars().count(), 201);
+    assert!(cell.ends_with('…'));
+    // A header of 100,000 columns is refused in plain words, and nothing is kept.
+    let mut wide: Vec<u8> = (0..100_000).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",").into_bytes();
+    wide.extend_from_slice(b"\n1,x\n");
+    let r = app.upload("wide.csv", wide, Some(&client), true).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", &r.body[..r.body.len().min(300)]);
+    assert!(r.body.contains("more than 1000 columns"), "{}", r.body);
+    assert!(r.body.len() < 1024);
+    assert_eq!(app.stored_files(), 1, "only the first upload is kept");
+}
