@@ -309,34 +309,74 @@ fn lead_search_finds_by_id_uid_email_and_phone_written_any_way() {
         seed::seed_demo(&mut conn, fixed_now()).expect("seed");
         let client = user(&mut conn, "client@sendback.test");
         let scope = Scope::of(&client);
-        let by_email =
-            search_ids(&mut conn, scope.instance_id, "  Jane.Smith@Example.co.uk ").expect("search");
+        let by_email = search_ids(&mut conn, scope, "  Jane.Smith@Example.co.uk ").expect("search");
         assert_eq!(by_email.len(), 1, "{l}");
         let jane = by_email[0];
         for phone in ["+44 7700 900123", "07700900123", "0044 7700 900 123", "447700900123"] {
-            assert_eq!(
-                search_ids(&mut conn, scope.instance_id, phone).expect("search"),
-                [jane],
-                "{l}: {phone}"
-            );
+            assert_eq!(search_ids(&mut conn, scope, phone).expect("search"), [jane], "{l}: {phone}");
         }
         let uid: String = leads::table.find(jane).select(leads::uid).first(&mut conn).expect("uid");
-        assert_eq!(search_ids(&mut conn, scope.instance_id, &uid).expect("search"), [jane], "{l}");
-        assert_eq!(
-            search_ids(&mut conn, scope.instance_id, &jane.to_string()).expect("search"),
-            [jane],
-            "{l}"
-        );
-        assert!(search_ids(&mut conn, scope.instance_id, "nobody@example.com").expect("search").is_empty());
+        assert_eq!(search_ids(&mut conn, scope, &uid).expect("search"), [jane], "{l}");
+        assert_eq!(search_ids(&mut conn, scope, &jane.to_string()).expect("search"), [jane], "{l}");
+        assert!(search_ids(&mut conn, scope, "nobody@example.com").expect("search").is_empty());
         // The scope still applies: Bolt's user and the other instance do not get Jane.
         let filter = ListFilter { ids: Some(vec![jane]), ..ListFilter::default() };
         assert_eq!(list(&mut conn, scope, &filter, 10).expect("list").len(), 1, "{l}");
         let bolt = Scope::of(&user(&mut conn, "bolt@sendback.test"));
         assert!(list(&mut conn, bolt, &filter, 10).expect("list").is_empty(), "{l}");
         let other = user(&mut conn, "other@sendback.test");
-        let other_ids = search_ids(&mut conn, other.instance_id, "jane.smith@example.co.uk").expect("search");
+        let other_ids = search_ids(&mut conn, Scope::of(&other), "jane.smith@example.co.uk").expect("search");
+        assert!(other_ids.is_empty(), "{l}: another instance's search finds nothing of ours");
         let other_filter = ListFilter { ids: Some(other_ids), ..ListFilter::default() };
         assert!(list(&mut conn, Scope::of(&other), &other_filter, 10).expect("list").is_empty(), "{l}");
+    }
+}
+
+#[test]
+fn a_search_is_scoped_inside_its_query_so_other_tenants_never_crowd_it_out() {
+    use app::db::leads::{Scope, search_ids};
+    for t in TestDb::all() {
+        let l = t.label;
+        let mut conn = t.conn();
+        seed::seed_demo(&mut conn, fixed_now()).expect("seed");
+        let phone = "07700900999";
+        // 1,001 leads of Demo Leads Ltd share the number in their phone field...
+        let demo_phones: Vec<(i64, i64)> = lead_values::table
+            .inner_join(campaign_fields::table.inner_join(campaigns::table.inner_join(clients::table)))
+            .filter(campaign_fields::kind.eq("phone").and(clients::name.ne("Zenith Loans")))
+            .select((lead_values::lead_id, lead_values::field_id))
+            .order(lead_values::lead_id)
+            .limit(1001)
+            .load(&mut conn)
+            .expect("demo phones");
+        assert_eq!(demo_phones.len(), 1001, "{l}");
+        // ...and one lead of Other Supplier Co's Loans UK has it too.
+        let (theirs, their_field): (i64, i64) = lead_values::table
+            .inner_join(campaign_fields::table.inner_join(campaigns::table))
+            .filter(campaign_fields::kind.eq("phone").and(campaigns::name.eq("Loans UK")))
+            .select((lead_values::lead_id, lead_values::field_id))
+            .first(&mut conn)
+            .expect("a Loans UK phone");
+        for (lead, field) in demo_phones.iter().copied().chain([(theirs, their_field)]) {
+            diesel::update(
+                lead_values::table.filter(lead_values::lead_id.eq(lead).and(lead_values::field_id.eq(field))),
+            )
+            .set(lead_values::normalized.eq(phone))
+            .execute(&mut conn)
+            .expect("set phone");
+        }
+        let other = Scope::of(&user(&mut conn, "other@sendback.test"));
+        assert_eq!(search_ids(&mut conn, other, "+44 7700 900999").expect("search"), [theirs], "{l}");
+        // A client user's search keeps to their client's campaigns.
+        let bolt = Scope::of(&user(&mut conn, "bolt@sendback.test"));
+        let found = search_ids(&mut conn, bolt, phone).expect("search");
+        let bolt_leads: i64 = leads::table
+            .inner_join(campaigns::table.inner_join(clients::table))
+            .filter(clients::name.eq("Bolt Energy").and(leads::id.eq_any(&found)))
+            .count()
+            .get_result(&mut conn)
+            .expect("count");
+        assert_eq!(bolt_leads, i64::try_from(found.len()).expect("len"), "{l}: only Bolt's leads");
     }
 }
 

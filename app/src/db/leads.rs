@@ -325,30 +325,40 @@ pub fn list(
     Ok(q.load(conn)?)
 }
 
-/// Leads of the instance a search box text names: as a Lead ID, a UID, an email or a phone
+/// Most leads one email or phone search takes (the list shows a page of them).
+const SEARCH_MATCHES: i64 = 1000;
+
+/// Leads in `scope` that a search box text names: as a Lead ID, a UID, an email or a phone
 /// (emails and phones normalised as for rejections, so `+44 7700 900123` finds `07700900123`).
-/// The caller still applies the scope.
-pub fn search_ids(conn: &mut DbConn, instance_id: i64, text: &str) -> Result<Vec<i64>, DbError> {
+/// The scope is applied inside each query, so other tenants' matches never crowd out the
+/// caller's.
+pub fn search_ids(conn: &mut DbConn, scope: Scope, text: &str) -> Result<Vec<i64>, DbError> {
     let text = text.trim();
     let mut ids: Vec<i64> = Vec::new();
     let as_id = text.parse::<i64>().ok();
-    ids.extend(
-        leads::table
-            .filter(leads::instance_id.eq(instance_id))
-            .filter(leads::uid.eq(text).or(leads::id.nullable().eq(as_id)))
-            .select(leads::id)
-            .load::<i64>(conn)?,
-    );
+    let mut q = leads::table
+        .inner_join(campaigns::table)
+        .filter(leads::instance_id.eq(scope.instance_id))
+        .filter(leads::uid.eq(text).or(leads::id.nullable().eq(as_id)))
+        .select(leads::id)
+        .into_boxed();
+    if let Some(client_id) = scope.client_id {
+        q = q.filter(campaigns::client_id.eq(client_id));
+    }
+    ids.extend(q.load::<i64>(conn)?);
     for kind in [FieldKind::Email, FieldKind::Phone] {
         let Some(value) = kind.normalize(text) else { continue };
-        ids.extend(
-            lead_values::table
-                .inner_join(campaign_fields::table)
-                .filter(campaign_fields::kind.eq(kind.as_str()).and(lead_values::normalized.eq(value)))
-                .select(lead_values::lead_id)
-                .limit(1000)
-                .load::<i64>(conn)?,
-        );
+        let mut q = lead_values::table
+            .inner_join(campaign_fields::table.inner_join(campaigns::table))
+            .filter(campaign_fields::kind.eq(kind.as_str()).and(lead_values::normalized.eq(value)))
+            .filter(campaigns::instance_id.eq(scope.instance_id))
+            .select(lead_values::lead_id)
+            .limit(SEARCH_MATCHES)
+            .into_boxed();
+        if let Some(client_id) = scope.client_id {
+            q = q.filter(campaigns::client_id.eq(client_id));
+        }
+        ids.extend(q.load::<i64>(conn)?);
     }
     ids.sort_unstable();
     ids.dedup();

@@ -47,7 +47,7 @@ pub async fn list_leads(query: LeadQuery) -> Result<LeadPage, AppError> {
             .db(move |conn| {
                 let mut filter = filter;
                 if !text.is_empty() {
-                    filter.ids = Some(crate::db::leads::search_ids(conn, scope.instance_id, &text)?);
+                    filter.ids = Some(crate::db::leads::search_ids(conn, scope, &text)?);
                 }
                 let mut rows =
                     crate::db::leads::list(conn, scope, &filter, super::model::PAGE_SIZE as i64 + 1)?;
