@@ -9,6 +9,8 @@ mod lookup;
 mod pass1;
 mod preview;
 mod progress;
+#[cfg(test)]
+mod properties;
 mod results;
 mod row;
 mod run;

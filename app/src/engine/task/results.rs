@@ -32,6 +32,19 @@ pub(super) fn insert_chunk(
     chunk: i64,
     rows: &[RowResult],
 ) -> Result<(), DbError> {
+    let body = chunk_body(rows)?;
+    diesel::insert_into(rejection_task_chunks::table)
+        .values((
+            rejection_task_chunks::task_id.eq(task_id),
+            rejection_task_chunks::chunk.eq(chunk),
+            rejection_task_chunks::body.eq(body),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A batch's results-CSV records, sorted by row number, cells made safe for spreadsheets.
+pub(super) fn chunk_body(rows: &[RowResult]) -> Result<String, DbError> {
     let mut sorted: Vec<&RowResult> = rows.iter().collect();
     sorted.sort_unstable_by_key(|r| r.line);
     let mut w = results_writer(Vec::with_capacity(rows.len() * 64));
@@ -47,15 +60,7 @@ pub(super) fn insert_chunk(
         .map_err(csv_failed)?;
     }
     let body = w.into_inner().map_err(csv_failed)?;
-    let body = String::from_utf8(body).map_err(csv_failed)?;
-    diesel::insert_into(rejection_task_chunks::table)
-        .values((
-            rejection_task_chunks::task_id.eq(task_id),
-            rejection_task_chunks::chunk.eq(chunk),
-            rejection_task_chunks::body.eq(body),
-        ))
-        .execute(conn)?;
-    Ok(())
+    String::from_utf8(body).map_err(csv_failed)
 }
 
 /// The row number of a results record.
