@@ -20,6 +20,9 @@ pub enum AppError {
     /// Too many attempts; the message says when to try again.
     #[error("{0}")]
     TooManyAttempts(String),
+    /// The request itself could not be read (HTTP 400): malformed arguments of a server function.
+    #[error("The request could not be read. Reload the page and try again.")]
+    BadRequest,
     /// The server is too busy to do this now (HTTP 503); trying again in a moment may work.
     #[error("{0}")]
     Busy(String),
@@ -57,6 +60,7 @@ impl AppError {
             AppError::Forbidden => 403,
             AppError::NotFound => 404,
             AppError::Invalid { .. } => 422,
+            AppError::BadRequest => 400,
             AppError::TooManyAttempts(_) => 429,
             AppError::Busy(_) => 503,
             AppError::Internal | AppError::Transport(_) => 500,
@@ -68,7 +72,15 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        AppError::Transport(value.to_string())
+        match value {
+            // On the server: the arguments sent could not be read (the JSON codec reports them
+            // as `Deserialization`). A client error, not ours.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Args(_)
+            | ServerFnErrorErr::MissingArg(_)
+            | ServerFnErrorErr::Deserialization(_) => crate::auth::access::respond(AppError::BadRequest),
+            other => AppError::Transport(other.to_string()),
+        }
     }
 }
 

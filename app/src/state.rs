@@ -13,6 +13,15 @@ pub struct AppState {
     pub clock: SharedClock,
     pub sessions: SessionSettings,
     pub uploads: UploadSettings,
+    pub network: NetworkSettings,
+}
+
+/// Where requests come from.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkSettings {
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`--trusted-proxy`); from any other
+    /// peer the header is ignored and the peer's own address is the client's.
+    pub trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
 }
 
 /// Where uploaded CSV files go and how large they may be.

@@ -54,6 +54,7 @@ pub fn main(args: PagesArgs) -> anyhow::Result<()> {
         clock: std::sync::Arc::new(app::clock::SystemClock),
         sessions: SessionSettings::default(),
         uploads: UploadSettings::new(args.dir.join("uploads")),
+        network: app::state::NetworkSettings::default(),
     };
     let router = server::router(state);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

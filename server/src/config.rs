@@ -84,6 +84,32 @@ pub struct ServeArgs {
     /// Largest CSV file accepted for a rejection task, in MB (1–256).
     #[arg(long, env = "SENDBACK_MAX_UPLOAD_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub max_upload_mb: u64,
+    /// The address users reach the app at (e.g. `https://leads.example.com`). When it is https,
+    /// the session cookie is marked `Secure` (as with `--secure-cookies`).
+    #[arg(long, env = "SENDBACK_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    /// A reverse proxy (address or CIDR range, repeatable) whose `X-Forwarded-For` header names
+    /// the client. From any other peer the header is ignored.
+    #[arg(long = "trusted-proxy", env = "SENDBACK_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// `http://…` or `https://…`, without a trailing slash.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let s = s.trim().trim_end_matches('/');
+    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(s.to_owned()),
+        _ => Err("expected an http:// or https:// address, e.g. https://leads.example.com".to_owned()),
+    }
+}
+
+/// An address (`10.0.0.5`, `::1`) or a CIDR range (`10.0.0.0/8`).
+fn parse_proxy(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is not an IP address or CIDR range (e.g. 10.0.0.0/8)"))
 }
 
 impl ServeArgs {
@@ -91,8 +117,13 @@ impl ServeArgs {
         app::state::SessionSettings {
             idle_timeout: chrono::TimeDelta::minutes(i64::from(self.session_idle_minutes)),
             absolute_lifetime: chrono::TimeDelta::hours(i64::from(self.session_max_hours)),
-            secure_cookies: self.secure_cookies,
+            secure_cookies: self.secure_cookies
+                || self.public_url.as_deref().is_some_and(|u| u.starts_with("https://")),
         }
+    }
+
+    pub fn network_settings(&self) -> app::state::NetworkSettings {
+        app::state::NetworkSettings { trusted_proxies: self.trusted_proxies.clone().into() }
     }
 }
 
@@ -106,6 +137,48 @@ impl Default for ServeArgs {
             session_max_hours: 12,
             secure_cookies: false,
             max_upload_mb: 256,
+            public_url: None,
+            trusted_proxies: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn serve(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let cli = Cli::try_parse_from([&["sendback", "serve"], args].concat())?;
+        match cli.command {
+            Some(Command::Serve(args)) => Ok(args),
+            other => panic!("expected serve, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_https_public_url_makes_the_session_cookie_secure() {
+        assert!(!serve(&[]).expect("args").session_settings().secure_cookies);
+        assert!(
+            !serve(&["--public-url", "http://127.0.0.1:3000"])
+                .expect("args")
+                .session_settings()
+                .secure_cookies
+        );
+        let https = serve(&["--public-url", "https://leads.example.com/"]).expect("args");
+        assert_eq!(https.public_url.as_deref(), Some("https://leads.example.com"));
+        assert!(https.session_settings().secure_cookies);
+        assert!(serve(&["--public-url", "leads.example.com"]).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let args = serve(&["--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "::1"]).expect("args");
+        let nets: Vec<String> =
+            args.network_settings().trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "::1/128"]);
+        assert!(serve(&["--trusted-proxy", "proxy.example"]).is_err());
+        assert!(serve(&[]).expect("args").network_settings().trusted_proxies.is_empty());
     }
 }

@@ -22,6 +22,9 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 /// The session cookie's name: says nothing about the framework behind it.
 pub const SESSION_COOKIE: &str = "sb_sid";
+/// Largest request body a server function accepts: their arguments are a few form fields (files
+/// go to `/api/uploads`, streamed, with their own limit).
+pub const SERVER_FN_BODY_LIMIT: usize = 64 * 1024;
 
 /// Builds the whole application router for `state`.
 pub fn router(state: AppState) -> Router {
@@ -50,6 +53,7 @@ pub fn router(state: AppState) -> Router {
             shell,
         ))
         .layer(sessions)
+        .layer(middleware::from_fn(limit_server_fn_bodies))
         .layer(middleware::from_fn(refuse_cross_site))
         .layer(middleware::from_fn(security_headers))
         .layer(CompressionLayer::new())
@@ -107,6 +111,29 @@ fn is_cross_site_write(req: &Request) -> bool {
             let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
             origin == "null" || origin_host != host
         }
+    }
+}
+
+/// Server function bodies larger than [`SERVER_FN_BODY_LIMIT`] are answered 413 before any
+/// server function reads them.
+async fn limit_server_fn_bodies(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if !path.starts_with("/api/") || path == "/api/uploads" {
+        return next.run(req).await;
+    }
+    let too_large = || (StatusCode::PAYLOAD_TOO_LARGE, "The request is too large.").into_response();
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > SERVER_FN_BODY_LIMIT) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, SERVER_FN_BODY_LIMIT).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Err(_) => too_large(),
     }
 }
 

@@ -114,6 +114,7 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
         clock: std::sync::Arc::new(app::clock::SystemClock),
         sessions: args.session_settings(),
         uploads,
+        network: args.network_settings(),
     };
     tokio::spawn(server::clean_up_periodically(state.clone(), Duration::from_secs(600)));
     // SQLite: the WAL is copied back in the background, not inside the worker's or a page's commit.

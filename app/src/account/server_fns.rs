@@ -55,7 +55,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     crate::auth::access::guarded(async move {
         let state = crate::state::app_state()?;
         let session = crate::auth::access::session().await?;
-        let ip = client_ip().await;
+        let ip = client_ip(&state).await;
         let user_id = crate::auth::login::authenticate(&state, &email, &password, &ip).await?;
         crate::auth::access::sign_in(&state, &session, user_id).await?;
         leptos_axum::redirect(&safe_next(next.as_deref()));
@@ -75,15 +75,17 @@ pub async fn logout() -> Result<(), AppError> {
     .await
 }
 
-/// The peer address of the connection (the server listens directly; a reverse proxy in front
-/// would make every client share its address — see README).
+/// The client's address: the connection's peer, or, when the peer is a trusted reverse proxy
+/// (`--trusted-proxy`), the address it forwarded for (`X-Forwarded-For`).
 #[cfg(feature = "ssr")]
-async fn client_ip() -> String {
+async fn client_ip(state: &crate::state::AppState) -> String {
     use axum::extract::ConnectInfo;
-    match leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>().await {
-        Ok(ConnectInfo(addr)) => addr.ip().to_string(),
-        Err(_) => "unknown".to_owned(),
-    }
+    let peer = leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>().await.ok().map(|c| c.0.ip());
+    let headers = leptos_axum::extract::<axum::http::HeaderMap>().await.unwrap_or_default();
+    let forwarded: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    crate::auth::client_ip::client_ip(peer, &forwarded, &state.network.trusted_proxies)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! throttling, and the one helper every server function uses to learn who is asking.
 
 pub mod access;
+pub mod client_ip;
 pub mod login;
 pub mod password;
 pub mod session_store;

@@ -186,3 +186,41 @@ async fn failing_on_purpose_delays_an_account_for_a_minute_at_most() {
     app.clock.advance(TimeDelta::seconds(61));
     app.login("client@sendback.test").await;
 }
+
+#[tokio::test]
+async fn the_address_limit_believes_forwarded_for_only_from_trusted_proxies() {
+    let mut app = TestApp::new();
+    let mut state = app.state.clone();
+    state.network.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")].into();
+    app.router = server::router(state);
+    let attempt = |n: String, peer: &'static str, client: &'static str| {
+        let app = &app;
+        async move {
+            let email = format!("nobody{n}@sendback.test");
+            let creds = [("email", email.as_str()), ("password", "wrong")];
+            app.call_from("login", &creds, peer, &[("x-forwarded-for", client)]).await.status
+        }
+    };
+    // Behind the proxy: 30 failures from one client use up that client's allowance...
+    for i in 0..30 {
+        assert_eq!(
+            attempt(format!("a{i}"), "127.0.0.1:4000", "203.0.113.9").await,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+    assert_eq!(
+        attempt("a-more".into(), "127.0.0.1:4000", "203.0.113.9").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // ...and nobody else's: another client behind the same proxy still gets to try.
+    assert_eq!(attempt("b".into(), "127.0.0.1:4000", "198.51.100.4").await, StatusCode::UNPROCESSABLE_ENTITY);
+    // A peer that is not a trusted proxy cannot choose its address by sending the header.
+    for i in 0..30 {
+        let status = attempt(format!("c{i}"), "192.0.2.1:5000", "198.51.100.77").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(
+        attempt("c-more".into(), "192.0.2.1:5000", "198.51.100.78").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

@@ -66,3 +66,45 @@ async fn a_lead_page_is_not_found_outside_its_scope() {
     }
     assert_eq!(bodies, [true, true], "the same page as for a lead that does not exist");
 }
+
+#[tokio::test]
+async fn pages_carry_a_content_security_policy_with_a_fresh_nonce() {
+    let app = TestApp::new();
+    let client = app.login("client@sendback.test").await;
+    let nonce_of = |r: &crate::support::Reply| -> String {
+        let csp = r.headers.get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()).expect("csp");
+        assert!(csp.contains("default-src 'self'"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).expect("nonce").to_owned();
+        // Every inline script of the page carries it.
+        for script in r.body.split("<script").skip(1) {
+            let tag = script.split('>').next().unwrap_or_default();
+            if !tag.contains("src=") {
+                assert!(
+                    tag.contains(&format!("nonce=\"{nonce}\"")),
+                    "script without the nonce: <script{tag}>"
+                );
+            }
+        }
+        nonce
+    };
+    let a = app.get("/leads", Some(&client)).await;
+    let b = app.get("/leads", Some(&client)).await;
+    assert_ne!(nonce_of(&a), nonce_of(&b), "a nonce is never reused");
+    nonce_of(&app.get("/login", None).await);
+}
+
+#[tokio::test]
+async fn oversized_or_malformed_server_function_bodies_are_client_errors() {
+    let app = TestApp::new();
+    let big = "x".repeat(100 * 1024);
+    let r = app.call("login", &[("email", big.as_str()), ("password", "x")], None).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", &r.body[..r.body.len().min(200)]);
+    // Arguments that are not what the function takes: 400, not 500.
+    let client = app.login("client@sendback.test").await;
+    let r = app.call_json("start_rejection_task", serde_json::json!({ "form": "not a form" }), &client).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = app.call("login", &[("password", "only a password")], None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+}

@@ -73,6 +73,7 @@ pub fn test_app(sessions: SessionSettings) -> TestApp {
         clock: std::sync::Arc::new(clock.clone()),
         sessions,
         uploads: app::state::UploadSettings::new(dir.path().join("uploads")),
+        network: app::state::NetworkSettings::default(),
     };
     TestApp { _turn: turn, router: server::router(state.clone()), state, clock, _dir: dir }
 }
@@ -118,6 +119,28 @@ impl TestApp {
             req = req.header(*k, *v);
         }
         self.send(req.body(Body::from(body)).expect("request")).await
+    }
+
+    /// Calls a server function over a connection from `peer` (`ip:port`), with extra headers.
+    pub async fn call_from(
+        &self,
+        name: &str,
+        args: &[(&str, &str)],
+        peer: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let body: String =
+            args.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
+        let mut req = Request::post(format!("/api/{name}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::HOST, "127.0.0.1:3000");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut req = req.body(Body::from(body)).expect("request");
+        let peer: std::net::SocketAddr = peer.parse().expect("peer address");
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        self.send(req).await
     }
 
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
