@@ -526,3 +526,38 @@ fn report_queries_agree_with_the_rows_on_both_backends() {
         assert!(days.iter().all(|d| d.name.len() == 10 && d.name.as_str() >= "2026-10-28"), "{l}: {days:?}");
     }
 }
+
+#[test]
+fn log_in_attempts_are_reserved_atomically_under_parallel_requests() {
+    use app::auth::throttle::{FREE_PER_ACCOUNT, Verdict, reserve};
+    for t in TestDb::all() {
+        let l = t.label;
+        let now = fixed_now();
+        let allowed = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..12 {
+                let (pool, allowed) = (t.pool(), &allowed);
+                s.spawn(move || {
+                    let mut conn = pool.get().expect("conn");
+                    if reserve(&mut conn, "victim@sendback.test", "203.0.113.9", now).expect("reserve")
+                        == Verdict::Allowed
+                    {
+                        allowed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(allowed.into_inner(), usize::try_from(FREE_PER_ACCOUNT).expect("n"), "{l}");
+        let mut conn = t.conn();
+        assert_eq!(
+            count(&mut conn, "SELECT COUNT(*) AS n FROM login_failures"),
+            FREE_PER_ACCOUNT,
+            "{l}: one failure recorded per attempt let through"
+        );
+        // Another account from another address is not held up.
+        assert_eq!(
+            reserve(&mut conn, "other@sendback.test", "198.51.100.1", now).expect("reserve"),
+            Verdict::Allowed
+        );
+    }
+}
