@@ -108,6 +108,8 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
     }
     let mut uploads = app::state::UploadSettings::new(database.data_dir.join("uploads"));
     uploads.max_bytes = args.max_upload_mb * 1024 * 1024;
+    // The first log-in with an unknown email must not pay for building the dummy hash.
+    tokio::task::spawn_blocking(app::auth::login::warm_up);
     let state = AppState {
         pool,
         leptos_options,

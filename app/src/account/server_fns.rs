@@ -20,12 +20,23 @@ pub struct Me {
 /// `/`, and holds no backslash, whitespace or control character — browsers drop tabs and line
 /// breaks from addresses, so `/\t/evil.example` would become `//evil.example`, another host, and
 /// a line break cannot go into a `Location` header at all. Anything else goes to All leads.
+/// Dot segments (`.`, `..`, also percent-encoded) and empty segments are refused too: a browser
+/// resolves `/.//evil.example` to the path `//evil.example`, which the client-side router would
+/// then try to visit.
 pub fn safe_next(next: Option<&str>) -> String {
+    let plain_path = |n: &str| {
+        let path = n.split(['?', '#']).next().unwrap_or_default();
+        path.split('/').skip(1).enumerate().all(|(i, segment)| {
+            let lower = segment.to_ascii_lowercase().replace("%2e", ".");
+            (!segment.is_empty() || i == path.split('/').count() - 2) && lower != "." && lower != ".."
+        })
+    };
     match next {
         Some(n)
             if n.starts_with('/')
                 && !n.starts_with("//")
                 && !n.chars().any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+                && plain_path(n)
                 && n != "/login" =>
         {
             n.to_owned()
@@ -82,10 +93,14 @@ async fn client_ip(state: &crate::state::AppState) -> String {
     use axum::extract::ConnectInfo;
     let peer = leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>().await.ok().map(|c| c.0.ip());
     let headers = leptos_axum::extract::<axum::http::HeaderMap>().await.unwrap_or_default();
-    let forwarded: Vec<&str> =
-        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
-    crate::auth::client_ip::client_ip(peer, &forwarded, &state.network.trusted_proxies)
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    // Read leniently: a header with a stray non-ASCII byte still names its other hops.
+    let forwarded: Vec<String> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    crate::auth::client_ip::client_key(peer, &forwarded, &state.network.trusted_proxies)
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 #[cfg(test)]
@@ -116,5 +131,10 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/leads", "{bad:?}");
         }
         assert_eq!(safe_next(Some("/leads?q=a%20b")), "/leads?q=a%20b", "encoded spaces are fine");
+        for bad in ["/.//evil.example", "/a/..//evil.example", "/%2e//evil.example", "/%2E%2E/x", "/a//b"] {
+            assert_eq!(safe_next(Some(bad)), "/leads", "{bad:?}");
+        }
+        assert_eq!(safe_next(Some("/leads/")), "/leads/", "a trailing slash is fine");
+        assert_eq!(safe_next(Some("/")), "/");
     }
 }

@@ -2,7 +2,7 @@
 //! a bounded number of password checks at a time, constant-cost verification, re-hashing weak
 //! hashes.
 
-use std::sync::{LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -26,10 +26,19 @@ fn dummy_hash() -> &'static Option<PasswordHashString> {
 }
 
 /// Password checks running at once: one per core. Each costs ~19 MiB and a core for ~20 ms, so a
-/// burst of log-ins queues here instead of taking the server's memory and threads.
-static CHECKS: LazyLock<Semaphore> = LazyLock::new(|| {
-    Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+/// burst of log-ins queues here instead of taking the server's memory and threads. The permit
+/// goes into the blocking check itself, so a client that hangs up does not free it early.
+static CHECKS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)))
 });
+
+/// The longest email address there is (RFC 5321); longer input is not an account.
+const MAX_EMAIL_CHARS: usize = 254;
+
+/// Builds the dummy hash now, so the first log-in with an unknown email does not pay for it.
+pub fn warm_up() {
+    let _ = dummy_hash();
+}
 
 fn throttled(until: chrono::NaiveDateTime, now: chrono::NaiveDateTime) -> AppError {
     let seconds = (until - now).num_seconds().max(0) + 1;
@@ -51,13 +60,20 @@ pub async fn authenticate(state: &AppState, email: &str, password: &str, ip: &st
     if password.is_empty() {
         return Err(AppError::invalid("password", "Enter your password."));
     }
+    if email.chars().count() > MAX_EMAIL_CHARS {
+        return Err(AppError::invalid("credentials", BAD_CREDENTIALS));
+    }
     let now = state.clock.now();
     // The attempt counts as a failure from here on; a success clears it below.
     let (e, i) = (email.clone(), ip.to_owned());
     if let Verdict::Throttled { until } = state.db(move |conn| throttle::reserve(conn, &e, &i, now)).await? {
         return Err(throttled(until, now));
     }
-    let Ok(Ok(_permit)) = tokio::time::timeout(WAIT_FOR_CHECK, CHECKS.acquire()).await else {
+    let Ok(Ok(permit)) = tokio::time::timeout(WAIT_FOR_CHECK, Arc::clone(&CHECKS).acquire_owned()).await
+    else {
+        // Not checked, so not counted.
+        let (e, i) = (email.clone(), ip.to_owned());
+        state.db(move |conn| throttle::refund(conn, &e, &i, now)).await?;
         return Err(AppError::Busy(
             "The server is busy checking other log-ins. Try again in a moment.".to_owned(),
         ));
@@ -68,6 +84,7 @@ pub async fn authenticate(state: &AppState, email: &str, password: &str, ip: &st
     let password = password.to_owned();
     let stored = row.as_ref().map(|r| PasswordHashString::from_stored(r.password_hash.clone()));
     let (ok, rehash) = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         // One verification whether or not the email has an account: the answer's timing tells
         // nothing (the dummy hash costs what a real one does).
         let hash = stored.as_ref().or(dummy_hash().as_ref());
@@ -90,9 +107,10 @@ pub async fn authenticate(state: &AppState, email: &str, password: &str, ip: &st
         return Err(AppError::invalid("credentials", BAD_CREDENTIALS));
     };
     let user_id = row.id;
+    let ip = ip.to_owned();
     state
         .db(move |conn| {
-            throttle::clear_account(conn, &email)?;
+            throttle::clear_account(conn, &email, &ip)?;
             if let Some(h) = rehash {
                 users::update_password_hash(conn, user_id, h.as_str())?;
             }

@@ -1,16 +1,21 @@
 //! Log-in throttling, per account and per IP address, over failures recorded in the database (so
 //! every server process counts the same attempts).
 //!
-//! - **Per account: a progressive delay**, not a lock-out. The first [`FREE_PER_ACCOUNT`] failures
-//!   within [`WINDOW`] cost nothing; after that each attempt must wait, after the latest failure,
-//!   1 s, then 2 s, 4 s… up to [`MAX_DELAY`]. Guessing stays slow, and nobody can lock the owner of
-//!   an account out for long by failing on purpose: they wait at most a minute.
+//! - **Per account and address: a progressive delay**, not a lock-out. The first
+//!   [`FREE_PER_ACCOUNT`] failures for an account from one address within [`WINDOW`] cost nothing;
+//!   after that each attempt from that address must wait, after its latest failure, 1 s, then 2 s,
+//!   4 s… up to [`MAX_DELAY`]. Someone failing on purpose from their address does not slow the
+//!   account's owner at theirs.
+//! - **Per account, from everywhere: a ceiling**: once [`ACCOUNT_CEILING`] failures within the
+//!   window come from any addresses together, every attempt waits [`MAX_DELAY`] after the latest,
+//!   so many addresses cannot guess fast either.
 //! - **Per address: a limit**: [`MAX_PER_IP`] failures within [`WINDOW`] refuse further attempts
 //!   from that address until the oldest of them leaves the window.
 //!
 //! An attempt is **reserved** before its password is checked: the check and the recording of a
-//! failure are one atomic step ([`reserve`]), so parallel attempts count each other. A successful
-//! log-in then clears the account's failures.
+//! failure are one atomic step ([`reserve`]), so parallel attempts count each other. A throttled
+//! attempt is refused by a plain read first and never takes the write lock. A successful log-in
+//! clears the account's failures from its own address.
 
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
@@ -20,8 +25,12 @@ use crate::db::{DbConn, DbError, write_transaction};
 
 /// Failures counted over this window.
 pub const WINDOW: TimeDelta = TimeDelta::minutes(15);
-/// Failed attempts per account within the window before attempts are spaced out.
+/// Failed attempts per account from one address within the window before attempts from that
+/// address are spaced out.
 pub const FREE_PER_ACCOUNT: i64 = 5;
+/// Failed attempts per account from all addresses within the window before every attempt waits
+/// [`MAX_DELAY`].
+pub const ACCOUNT_CEILING: i64 = 50;
 /// The longest wait between two attempts on one account.
 pub const MAX_DELAY: TimeDelta = TimeDelta::seconds(60);
 /// Failed attempts allowed per IP address within the window (several people may share one).
@@ -48,11 +57,18 @@ pub fn account_delay(failures: i64) -> TimeDelta {
 /// Whether a log-in attempt for `email` from `ip` may proceed now (reads only).
 pub fn check(conn: &mut DbConn, email: &str, ip: &str, now: NaiveDateTime) -> Result<Verdict, DbError> {
     let since = now - WINDOW;
+    let by_pair: Vec<NaiveDateTime> = login_failures::table
+        .filter(login_failures::email.eq(email).and(login_failures::ip.eq(ip)))
+        .filter(login_failures::failed_at.gt(since))
+        .select(login_failures::failed_at)
+        .order(login_failures::failed_at.desc())
+        .limit(FREE_PER_ACCOUNT + 32)
+        .load(conn)?;
     let by_account: Vec<NaiveDateTime> = login_failures::table
         .filter(login_failures::email.eq(email).and(login_failures::failed_at.gt(since)))
         .select(login_failures::failed_at)
         .order(login_failures::failed_at.desc())
-        .limit(FREE_PER_ACCOUNT + 32)
+        .limit(ACCOUNT_CEILING)
         .load(conn)?;
     let by_ip: Vec<NaiveDateTime> = login_failures::table
         .filter(login_failures::ip.eq(ip).and(login_failures::failed_at.gt(since)))
@@ -60,14 +76,18 @@ pub fn check(conn: &mut DbConn, email: &str, ip: &str, now: NaiveDateTime) -> Re
         .order(login_failures::failed_at.desc())
         .limit(MAX_PER_IP)
         .load(conn)?;
-    let account_until = by_account
+    let pair_until = by_pair
         .first()
-        .map(|latest| *latest + account_delay(i64::try_from(by_account.len()).unwrap_or(i64::MAX)));
+        .map(|latest| *latest + account_delay(i64::try_from(by_pair.len()).unwrap_or(i64::MAX)));
+    let account_until = (i64::try_from(by_account.len()).unwrap_or(i64::MAX) >= ACCOUNT_CEILING)
+        .then(|| by_account.first().map(|latest| *latest + MAX_DELAY))
+        .flatten();
     // The address: refused until the oldest failure that keeps the count at its limit leaves
     // the window.
     let ip_until = (i64::try_from(by_ip.len()).unwrap_or(i64::MAX) >= MAX_PER_IP)
         .then(|| by_ip.last().map(|t| *t + WINDOW));
-    let until = [account_until, ip_until.flatten()].into_iter().flatten().filter(|u| *u > now).max();
+    let until =
+        [pair_until, account_until, ip_until.flatten()].into_iter().flatten().filter(|u| *u > now).max();
     Ok(match until {
         Some(until) => Verdict::Throttled { until },
         None => Verdict::Allowed,
@@ -79,11 +99,21 @@ pub fn check(conn: &mut DbConn, email: &str, ip: &str, now: NaiveDateTime) -> Re
 /// (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: advisory locks on the account and the address), so
 /// none of them can slip past the limit.
 pub fn reserve(conn: &mut DbConn, email: &str, ip: &str, now: NaiveDateTime) -> Result<Verdict, DbError> {
+    // Refused already: a plain read says so, without the write lock (a flood of throttled
+    // attempts does not queue behind, or hold up, other writers).
+    if let throttled @ Verdict::Throttled { .. } = check(conn, email, ip, now)? {
+        return Ok(throttled);
+    }
     write_transaction(conn, |conn| {
         if matches!(conn, DbConn::Pg(_)) {
-            // Account first, then address, in every transaction: no lock cycle.
-            for key in [format!("login-account:{email}"), format!("login-ip:{ip}")] {
-                diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1)::bigint)")
+            // The check below must see every reservation committed before: read committed, and
+            // a lock per account and per address. Two lock classes (1: account, 2: address), so an
+            // account's key never meets an address's; every transaction takes its account lock
+            // before its address lock, so no two wait for each other.
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED").execute(conn)?;
+            for (class, key) in [(1, email), (2, ip)] {
+                diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                    .bind::<diesel::sql_types::Integer, _>(class)
                     .bind::<diesel::sql_types::Text, _>(key)
                     .execute(conn)?;
             }
@@ -107,10 +137,23 @@ pub fn record_failure(conn: &mut DbConn, email: &str, ip: &str, now: NaiveDateTi
     Ok(())
 }
 
-/// A successful log-in clears the account's failures (not the address's other failures), the
-/// attempt's own reservation included.
-pub fn clear_account(conn: &mut DbConn, email: &str) -> Result<(), DbError> {
-    diesel::delete(login_failures::table.filter(login_failures::email.eq(email))).execute(conn)?;
+/// A successful log-in clears the account's failures from its own address, the attempt's own
+/// reservation included. Failures from other addresses stay: they still count against those
+/// addresses and towards the account's ceiling.
+pub fn clear_account(conn: &mut DbConn, email: &str, ip: &str) -> Result<(), DbError> {
+    diesel::delete(
+        login_failures::table.filter(login_failures::email.eq(email).and(login_failures::ip.eq(ip))),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Gives back a reservation whose password was never checked (the server was too busy).
+pub fn refund(conn: &mut DbConn, email: &str, ip: &str, at: NaiveDateTime) -> Result<(), DbError> {
+    diesel::delete(login_failures::table.filter(
+        login_failures::email.eq(email).and(login_failures::ip.eq(ip)).and(login_failures::failed_at.eq(at)),
+    ))
+    .execute(conn)?;
     Ok(())
 }
 
