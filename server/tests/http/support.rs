@@ -107,18 +107,11 @@ impl TestApp {
         cookie: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let body: String =
-            args.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
-        let mut req = Request::post(format!("/api/{name}"))
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::HOST, "127.0.0.1:3000");
+        let mut req = server_fn_request(name, args, headers);
         if let Some(c) = cookie {
-            req = req.header(header::COOKIE, c);
+            req.headers_mut().insert(header::COOKIE, c.parse().expect("cookie"));
         }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        self.send(req.body(Body::from(body)).expect("request")).await
+        self.send(req).await
     }
 
     /// Calls a server function over a connection from `peer` (`ip:port`), with extra headers.
@@ -129,15 +122,7 @@ impl TestApp {
         peer: &str,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let body: String =
-            args.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
-        let mut req = Request::post(format!("/api/{name}"))
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::HOST, "127.0.0.1:3000");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let mut req = req.body(Body::from(body)).expect("request");
+        let mut req = server_fn_request(name, args, headers);
         let peer: std::net::SocketAddr = peer.parse().expect("peer address");
         req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
         self.send(req).await
@@ -243,4 +228,17 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// A form-encoded server function call, as the browser sends it from this site.
+fn server_fn_request(name: &str, args: &[(&str, &str)], headers: &[(&str, &str)]) -> Request<Body> {
+    let body: String =
+        args.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
+    let mut req = Request::post(format!("/api/{name}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::HOST, "127.0.0.1:3000");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.body(Body::from(body)).expect("request")
 }

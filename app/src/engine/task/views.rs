@@ -28,6 +28,22 @@ pub fn may_see(conn: &mut DbConn, user: &UserContext, task_id: i64) -> Result<bo
     Ok(started_by.is_some_and(|by| TaskVisibility::of(user).allows(by)))
 }
 
+/// What a task is called on its page and in the history: its file, campaign and starter (the
+/// query joins `uploads`, `campaigns` and `users`).
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = rejection_tasks)]
+struct TaskNames {
+    #[diesel(select_expression = uploads::original_name)]
+    #[diesel(select_expression_type = uploads::original_name)]
+    file_name: String,
+    #[diesel(select_expression = campaigns::name)]
+    #[diesel(select_expression_type = campaigns::name)]
+    campaign: String,
+    #[diesel(select_expression = users::name)]
+    #[diesel(select_expression_type = users::name)]
+    started_by: String,
+}
+
 /// A task's row as its page shows it, with its file, campaign and starter.
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = rejection_tasks)]
@@ -53,15 +69,8 @@ struct TaskPageRow {
     created_at: NaiveDateTime,
     finished_at: Option<NaiveDateTime>,
     changed_rows: String,
-    #[diesel(select_expression = uploads::original_name)]
-    #[diesel(select_expression_type = uploads::original_name)]
-    file_name: String,
-    #[diesel(select_expression = campaigns::name)]
-    #[diesel(select_expression_type = campaigns::name)]
-    campaign: String,
-    #[diesel(select_expression = users::name)]
-    #[diesel(select_expression_type = users::name)]
-    started_by: String,
+    #[diesel(embed)]
+    names: TaskNames,
 }
 
 /// The task page's data, or `None` when `user` may not see it.
@@ -104,9 +113,9 @@ pub fn task_view(conn: &mut DbConn, user: &UserContext, task_id: i64) -> Result<
     };
     Ok(Some(TaskView {
         id: row.id,
-        file_name: row.file_name,
-        campaign: row.campaign,
-        started_by: row.started_by,
+        file_name: row.names.file_name,
+        campaign: row.names.campaign,
+        started_by: row.names.started_by,
         created_at: stamp(row.created_at),
         finished_at: row.finished_at.map(stamp),
         status: row.status,
@@ -130,15 +139,8 @@ pub fn task_view(conn: &mut DbConn, user: &UserContext, task_id: i64) -> Result<
 #[diesel(table_name = rejection_tasks)]
 struct HistoryRow {
     id: i64,
-    #[diesel(select_expression = uploads::original_name)]
-    #[diesel(select_expression_type = uploads::original_name)]
-    file_name: String,
-    #[diesel(select_expression = campaigns::name)]
-    #[diesel(select_expression_type = campaigns::name)]
-    campaign: String,
-    #[diesel(select_expression = users::name)]
-    #[diesel(select_expression_type = users::name)]
-    started_by: String,
+    #[diesel(embed)]
+    names: TaskNames,
     created_at: NaiveDateTime,
     #[diesel(deserialize_as = String)]
     status: TaskStatus,
@@ -171,9 +173,9 @@ pub fn task_history(conn: &mut DbConn, user: &UserContext, limit: i64) -> Result
                 .map_or(0, |(_, n)| n);
             TaskSummary {
                 id: row.id,
-                file_name: row.file_name,
-                campaign: row.campaign,
-                started_by: row.started_by,
+                file_name: row.names.file_name,
+                campaign: row.names.campaign,
+                started_by: row.names.started_by,
                 created_at: stamp(row.created_at),
                 status: row.status,
                 rows_total: row.rows_total,
