@@ -80,13 +80,7 @@ impl AppState {
         E: From<DbError> + Send + 'static,
         F: FnOnce(&mut db::DbConn) -> Result<T, E> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(DbError::from)?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| DbError::Join(e.to_string()))?
+        db::run_or(&self.pool, f).await
     }
 }
 

@@ -245,12 +245,7 @@ fn submit(db_path: &Path, dir: &Path, file: &Path, field: Option<&str>) -> anyho
         identifier_column: field.unwrap_or("Lead ID").to_owned(),
         reason_column: if field.is_some() { "reason".into() } else { "Rejection Reason".into() },
         reject_from: None,
-        options: TaskOptions {
-            move_outside_to_accepted: true,
-            reject_affiliate_events: true,
-            move_remaining_to_accepted: true,
-            count_towards_cap: true,
-        },
+        options: TaskOptions::ALL_ON,
         request_key: None,
     };
     let storage = app::engine::uploads::Storage::new(dir.join("uploads"));

@@ -24,13 +24,6 @@ pub struct Me {
 /// resolves `/.//evil.example` to the path `//evil.example`, which the client-side router would
 /// then try to visit.
 pub fn safe_next(next: Option<&str>) -> String {
-    let plain_path = |n: &str| {
-        let path = n.split(['?', '#']).next().unwrap_or_default();
-        path.split('/').skip(1).enumerate().all(|(i, segment)| {
-            let lower = segment.to_ascii_lowercase().replace("%2e", ".");
-            (!segment.is_empty() || i == path.split('/').count() - 2) && lower != "." && lower != ".."
-        })
-    };
     match next {
         Some(n)
             if n.starts_with('/')
@@ -43,6 +36,17 @@ pub fn safe_next(next: Option<&str>) -> String {
         }
         _ => "/leads".to_owned(),
     }
+}
+
+/// No dot segment (`.`, `..`, also percent-encoded) and no empty segment but a trailing one.
+fn plain_path(next: &str) -> bool {
+    let path = next.split(['?', '#']).next().unwrap_or_default();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    segments.iter().enumerate().all(|(i, segment)| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        (!segment.is_empty() || i == last) && decoded != "." && decoded != ".."
+    })
 }
 
 #[server(endpoint = "me")]

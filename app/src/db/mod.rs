@@ -352,9 +352,20 @@ where
     T: Send + 'static,
     F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
 {
+    run_or(pool, f).await
+}
+
+/// [`run`] for a closure with an error type of its own that says more than [`DbError`]; pool
+/// and join failures become that type too.
+pub async fn run_or<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+{
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
+        let mut conn = pool.get().map_err(DbError::from)?;
         f(&mut conn)
     })
     .await

@@ -90,6 +90,16 @@ pub struct TaskOptions {
     pub count_towards_cap: bool,
 }
 
+impl TaskOptions {
+    /// Options 2–5 all on: the heaviest task (the benchmark's, and the tests' full runs).
+    pub const ALL_ON: TaskOptions = TaskOptions {
+        move_outside_to_accepted: true,
+        reject_affiliate_events: true,
+        move_remaining_to_accepted: true,
+        count_towards_cap: true,
+    };
+}
+
 /// Where a task is in its life: `queued → running → completed | failed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -215,14 +225,6 @@ impl IdentifierChoice {
             ("lead_id", None) => Some(IdentifierChoice::LeadId),
             ("uid", None) => Some(IdentifierChoice::Uid),
             ("field", Some(id)) => Some(IdentifierChoice::Field(id)),
-            _ => None,
-        }
-    }
-
-    /// The field's id in field mode.
-    pub fn field_id(self) -> Option<i64> {
-        match self {
-            IdentifierChoice::Field(id) => Some(id),
             _ => None,
         }
     }

@@ -211,10 +211,7 @@ fn read_preview(path: &std::path::Path) -> Result<(csv_file::FileShape, Vec<Vec<
 
 /// A cell as the preview shows it: at most [`PREVIEW_CELL_CHARS`] characters.
 fn preview_cell(cell: &str) -> String {
-    match cell.char_indices().nth(PREVIEW_CELL_CHARS) {
-        Some((at, _)) => format!("{}…", &cell[..at]),
-        None => cell.to_owned(),
-    }
+    crate::engine::planner::truncate(cell, PREVIEW_CELL_CHARS)
 }
 
 /// `GET /leads/import-rejections/tasks/{id}/results.csv`: the per-row results, streamed.

@@ -39,12 +39,7 @@ fn all_options_on() {
         );
         let mut req =
             env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
-        req.options = TaskOptions {
-            move_outside_to_accepted: true,
-            reject_affiliate_events: true,
-            move_remaining_to_accepted: true,
-            count_towards_cap: true,
-        };
+        req.options = TaskOptions::ALL_ON;
         let task = env.run(&req, &file);
         assert_eq!(
             env.counts(task),

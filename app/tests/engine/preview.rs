@@ -25,12 +25,7 @@ fn the_preview_matches_the_run_and_changes_nothing() {
         let file = env.file("preview.csv", &lead_id_csv(&rows));
         let mut req =
             env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
-        req.options = TaskOptions {
-            move_outside_to_accepted: true,
-            reject_affiliate_events: true,
-            move_remaining_to_accepted: true,
-            count_towards_cap: true,
-        };
+        req.options = TaskOptions::ALL_ON;
         let client = env.user("client@sendback.test");
         let before = snapshot(&mut env.conn());
         let preview = task::preview(&mut env.conn(), &client, &req, &file, now().date()).expect("preview");

@@ -33,12 +33,7 @@ fn a_task_stopped_mid_way_resumes_to_the_same_end_state() {
             let file = env.file("crash.csv", &lead_id_csv(&rows));
             let mut req =
                 env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
-            req.options = TaskOptions {
-                move_outside_to_accepted: true,
-                reject_affiliate_events: true,
-                move_remaining_to_accepted: true,
-                count_towards_cap: true,
-            };
+            req.options = TaskOptions::ALL_ON;
             env.submit(&req, &file).expect("submit")
         };
         let t1 = make(&clean);
