@@ -11,6 +11,7 @@ pub mod error;
 pub mod leads;
 pub mod rejections;
 pub mod reports;
+pub mod settings;
 pub mod status;
 pub mod users;
 

@@ -1,10 +1,12 @@
 //! The data layer (server only): one connection type over SQLite and PostgreSQL, the pool,
 //! embedded migrations, and the blocking-pool bridge every async caller goes through.
 
+pub mod audit;
 pub mod leads;
 pub mod reports;
 pub mod schema;
 pub mod seed;
+pub mod setup;
 pub mod stats;
 pub mod users;
 

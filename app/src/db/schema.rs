@@ -26,6 +26,7 @@ diesel::table! {
         password_hash -> Text,
         role -> Text,
         created_at -> Timestamp,
+        must_change_password -> Bool,
     }
 }
 
@@ -47,6 +48,14 @@ diesel::table! {
         subject -> Text,
         detail -> Text,
         created_at -> Timestamp,
+        campaign_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    supplier_campaigns (supplier_id, campaign_id) {
+        supplier_id -> BigInt,
+        campaign_id -> BigInt,
     }
 }
 
@@ -239,6 +248,9 @@ diesel::joinable!(users -> instances (instance_id));
 diesel::joinable!(users -> clients (client_id));
 diesel::joinable!(user_permissions -> users (user_id));
 diesel::joinable!(suppliers -> instances (instance_id));
+diesel::joinable!(supplier_campaigns -> suppliers (supplier_id));
+diesel::joinable!(supplier_campaigns -> campaigns (campaign_id));
+diesel::joinable!(audit_log -> campaigns (campaign_id));
 diesel::joinable!(campaigns -> clients (client_id));
 diesel::joinable!(campaign_fields -> campaigns (campaign_id));
 diesel::joinable!(caps -> campaigns (campaign_id));
@@ -260,6 +272,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     user_permissions,
     audit_log,
+    supplier_campaigns,
     suppliers,
     campaigns,
     campaign_fields,

@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{audit_log, clients, instances, user_permissions, users};
+use super::schema::{clients, instances, user_permissions, users};
 use super::{DbConn, DbError, write_transaction};
 
 pub const PERMISSION_REJECT_LEADS: &str = "reject_leads";
@@ -296,15 +296,6 @@ fn audit(
     detail: &str,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
-    diesel::insert_into(audit_log::table)
-        .values((
-            audit_log::instance_id.eq(actor.instance_id),
-            audit_log::actor_user_id.eq(Some(actor.id)),
-            audit_log::action.eq(action),
-            audit_log::subject.eq(subject),
-            audit_log::detail.eq(detail),
-            audit_log::created_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
+    let entry = super::audit::Entry { action, subject, detail, campaign_id: None };
+    super::audit::record(conn, actor.into(), &entry, now)
 }

@@ -6,6 +6,8 @@ pub mod caps;
 pub mod identifiers;
 pub mod lead;
 pub mod messages;
+pub mod setup;
+pub mod setup_view;
 pub mod status;
 pub mod task;
 pub mod task_view;

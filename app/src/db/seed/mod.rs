@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDateTime, SubsecRound, TimeDelta};
 use diesel::prelude::*;
 
-use super::schema::*;
+use super::schema::{self, *};
 use super::{DbConn, DbError, write_transaction};
 use crate::auth::password::hash_password;
 use generate::DemoData;
@@ -103,6 +103,13 @@ fn insert_demo(
 
     let rows = leads::LeadRows::build(data, &accounts, &campaigns, now);
     rows.insert(conn)?;
+    // Each supplier may send to the campaigns it sent the demo's leads to.
+    diesel::insert_into(supplier_campaigns::table)
+        .values(
+            schema::leads::table.select((schema::leads::supplier_id, schema::leads::campaign_id)).distinct(),
+        )
+        .into_columns((supplier_campaigns::supplier_id, supplier_campaigns::campaign_id))
+        .execute(conn)?;
 
     Ok(SeedReport {
         instances: catalogue::INSTANCES.len(),

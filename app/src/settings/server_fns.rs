@@ -1,0 +1,244 @@
+//! Owner-staff server functions for setting up the instance: clients, campaigns (fields, caps)
+//! and suppliers. Each requires owner staff (403), acts only within the caller's instance (ids
+//! of another instance are "not found"), and leaves the work — checks, the write, the audit row —
+//! to `db::setup`.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+use crate::domain::setup_view::{
+    CampaignDetail, CampaignSummary, ClientSummary, FieldDuplicates, SupplierSummary,
+};
+use crate::error::AppError;
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use chrono::NaiveDateTime;
+
+    use crate::db::DbConn;
+    use crate::db::audit::Actor;
+    use crate::db::setup::SetupError;
+    use crate::error::AppError;
+
+    /// Runs `f` for the signed-in owner staff, with the instance as actor and the clock's now.
+    pub(super) async fn as_owner<T, F>(f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, Actor, NaiveDateTime) -> Result<T, SetupError> + Send + 'static,
+    {
+        crate::auth::access::guarded(async move {
+            let state = crate::state::app_state()?;
+            let owner = crate::auth::access::require_owner().await?;
+            let now = state.clock.now();
+            let actor = Actor::from(&owner);
+            Ok(state.db_or(move |conn| f(conn, actor, now)).await?)
+        })
+        .await
+    }
+
+    /// A form's number field: the value, or `Invalid` on `field` with `message`.
+    pub(super) fn number<T: std::str::FromStr>(
+        text: &str,
+        field: &'static str,
+        message: &str,
+    ) -> Result<T, SetupError> {
+        text.trim().parse().map_err(|_| SetupError::invalid(field, message))
+    }
+
+    /// A checkbox of a form: present (any value but "false") means on.
+    pub(super) fn checked(value: Option<&str>) -> bool {
+        value.is_some_and(|v| v != "false")
+    }
+}
+
+#[server(endpoint = "setup_clients")]
+pub async fn list_setup_clients() -> Result<Vec<ClientSummary>, AppError> {
+    ssr::as_owner(|conn, actor, _| Ok(crate::db::setup::clients::list(conn, actor.instance_id)?)).await
+}
+
+#[server(endpoint = "create_client")]
+pub async fn create_client(name: String) -> Result<i64, AppError> {
+    ssr::as_owner(move |conn, actor, now| crate::db::setup::clients::create(conn, actor, &name, now)).await
+}
+
+#[server(endpoint = "rename_client")]
+pub async fn rename_client(client_id: i64, name: String) -> Result<(), AppError> {
+    ssr::as_owner(move |conn, actor, now| {
+        crate::db::setup::clients::rename(conn, actor, client_id, &name, now)
+    })
+    .await
+}
+
+#[server(endpoint = "setup_campaigns")]
+pub async fn list_setup_campaigns() -> Result<Vec<CampaignSummary>, AppError> {
+    ssr::as_owner(|conn, actor, _| Ok(crate::db::setup::campaigns::list(conn, actor.instance_id)?)).await
+}
+
+/// Creates a campaign (its fields are added on its page); its id.
+#[server(endpoint = "create_campaign")]
+pub async fn create_campaign(
+    client_id: String,
+    name: String,
+    max_rejection_days: String,
+) -> Result<i64, AppError> {
+    ssr::as_owner(move |conn, actor, now| {
+        let client_id = ssr::number(&client_id, "client", "Choose the client this campaign is for.")?;
+        let days = crate::domain::setup::max_rejection_days(&max_rejection_days)
+            .map_err(|m| crate::db::setup::SetupError::invalid("max_rejection_days", m))?;
+        let new = crate::db::setup::campaigns::NewCampaign {
+            client_id,
+            name: &name,
+            max_rejection_days: days,
+            fields: &[],
+        };
+        crate::db::setup::campaigns::create(conn, actor, &new, now)
+    })
+    .await
+}
+
+#[server(endpoint = "setup_campaign")]
+pub async fn get_setup_campaign(campaign_id: i64) -> Result<CampaignDetail, AppError> {
+    ssr::as_owner(move |conn, actor, now| {
+        crate::db::setup::campaigns::detail(conn, actor.instance_id, campaign_id, now.date())?
+            .ok_or(crate::db::setup::SetupError::NotFound)
+    })
+    .await
+}
+
+/// Saves a campaign's name and maximum rejection days (empty: none).
+#[server(endpoint = "update_campaign")]
+pub async fn update_campaign(
+    campaign_id: i64,
+    name: String,
+    max_rejection_days: String,
+) -> Result<(), AppError> {
+    ssr::as_owner(move |conn, actor, now| {
+        let days = crate::domain::setup::max_rejection_days(&max_rejection_days)
+            .map_err(|m| crate::db::setup::SetupError::invalid("max_rejection_days", m))?;
+        crate::db::setup::campaigns::update(conn, actor, campaign_id, &name, days, now)
+    })
+    .await
+}
+
+#[server(endpoint = "add_field")]
+pub async fn add_field(
+    campaign_id: i64,
+    key: String,
+    label: String,
+    kind: String,
+    dedupe: Option<String>,
+) -> Result<i64, AppError> {
+    ssr::as_owner(move |conn, actor, now| {
+        let kind = crate::domain::setup::field_kind(&kind)
+            .map_err(|m| crate::db::setup::SetupError::invalid("kind", m))?;
+        let spec =
+            crate::domain::setup::FieldSpec { key, label, kind, dedupe: ssr::checked(dedupe.as_deref()) };
+        crate::db::setup::fields::add(conn, actor, campaign_id, &spec, now)
+    })
+    .await
+}
+
+#[server(endpoint = "update_field")]
+pub async fn update_field(
+    field_id: i64,
+    key: String,
+    label: String,
+    kind: String,
+    dedupe: Option<String>,
+    position: String,
+) -> Result<(), AppError> {
+    ssr::as_owner(move |conn, actor, now| {
+        let kind = crate::domain::setup::field_kind(&kind)
+            .map_err(|m| crate::db::setup::SetupError::invalid("kind", m))?;
+        let position = ssr::number(&position, "position", "Enter the position as a whole number.")?;
+        let spec =
+            crate::domain::setup::FieldSpec { key, label, kind, dedupe: ssr::checked(dedupe.as_deref()) };
+        crate::db::setup::fields::update(
+            conn,
+            actor,
+            field_id,
+            &crate::db::setup::fields::FieldChange { spec, position },
+            now,
+        )
+    })
+    .await
+}
+
+#[server(endpoint = "remove_field")]
+pub async fn remove_field(field_id: i64) -> Result<(), AppError> {
+    ssr::as_owner(move |conn, actor, now| crate::db::setup::fields::remove(conn, actor, field_id, now)).await
+}
+
+/// The values that keep dedupe off for a field.
+#[server(endpoint = "field_duplicates")]
+pub async fn get_field_duplicates(field_id: i64) -> Result<FieldDuplicates, AppError> {
+    ssr::as_owner(move |conn, actor, _| {
+        crate::db::setup::fields::duplicates(conn, actor.instance_id, field_id)?
+            .ok_or(crate::db::setup::SetupError::NotFound)
+    })
+    .await
+}
+
+/// Adds a cap; `supplier_id` empty means the whole campaign.
+#[server(endpoint = "add_cap")]
+pub async fn add_cap(
+    campaign_id: i64,
+    supplier_id: String,
+    period: String,
+    limit: String,
+) -> Result<i64, AppError> {
+    ssr::as_owner(move |conn, actor, now| {
+        let supplier_id = match supplier_id.trim() {
+            "" => None,
+            id => Some(ssr::number(id, "supplier", "Choose one of this instance's suppliers.")?),
+        };
+        let period = crate::domain::setup::cap_period(&period)
+            .map_err(|m| crate::db::setup::SetupError::invalid("period", m))?;
+        let limit = crate::domain::setup::cap_limit(&limit)
+            .map_err(|m| crate::db::setup::SetupError::invalid("limit", m))?;
+        crate::db::setup::caps::add(conn, actor, campaign_id, supplier_id, period, limit, now)
+    })
+    .await
+}
+
+#[server(endpoint = "set_cap_limit")]
+pub async fn set_cap_limit(cap_id: i64, limit: String) -> Result<(), AppError> {
+    ssr::as_owner(move |conn, actor, now| {
+        let limit = crate::domain::setup::cap_limit(&limit)
+            .map_err(|m| crate::db::setup::SetupError::invalid("limit", m))?;
+        crate::db::setup::caps::set_limit(conn, actor, cap_id, limit, now)
+    })
+    .await
+}
+
+#[server(endpoint = "remove_cap")]
+pub async fn remove_cap(cap_id: i64) -> Result<(), AppError> {
+    ssr::as_owner(move |conn, actor, now| crate::db::setup::caps::remove(conn, actor, cap_id, now)).await
+}
+
+#[server(endpoint = "setup_suppliers")]
+pub async fn list_setup_suppliers() -> Result<Vec<SupplierSummary>, AppError> {
+    ssr::as_owner(|conn, actor, _| Ok(crate::db::setup::suppliers::list(conn, actor.instance_id)?)).await
+}
+
+#[server(endpoint = "create_supplier")]
+pub async fn create_supplier(name: String) -> Result<i64, AppError> {
+    ssr::as_owner(move |conn, actor, now| crate::db::setup::suppliers::create(conn, actor, &name, now)).await
+}
+
+#[server(endpoint = "rename_supplier")]
+pub async fn rename_supplier(supplier_id: i64, name: String) -> Result<(), AppError> {
+    ssr::as_owner(move |conn, actor, now| {
+        crate::db::setup::suppliers::rename(conn, actor, supplier_id, &name, now)
+    })
+    .await
+}
+
+/// Sets the campaigns a supplier may send leads to (the whole list, replacing the old one).
+#[server(endpoint = "set_supplier_campaigns", input = Json)]
+pub async fn set_supplier_campaigns(supplier_id: i64, campaign_ids: Vec<i64>) -> Result<(), AppError> {
+    ssr::as_owner(move |conn, actor, now| {
+        crate::db::setup::suppliers::set_campaigns(conn, actor, supplier_id, &campaign_ids, now)
+    })
+    .await
+}
