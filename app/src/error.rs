@@ -12,6 +12,9 @@ pub enum AppError {
     Unauthenticated,
     #[error("You do not have permission to do that.")]
     Forbidden,
+    /// Signed in with a one-time password: choose a new one first (HTTP 403).
+    #[error("Choose a new password before going on.")]
+    PasswordChangeRequired,
     #[error("Not found.")]
     NotFound,
     /// Bad input: `field` names the form field it concerns, so the page can show it there.
@@ -57,7 +60,7 @@ impl AppError {
     pub fn status_code(&self) -> u16 {
         match self {
             AppError::Unauthenticated => 401,
-            AppError::Forbidden => 403,
+            AppError::Forbidden | AppError::PasswordChangeRequired => 403,
             AppError::NotFound => 404,
             AppError::Invalid { .. } => 422,
             AppError::BadRequest => 400,

@@ -101,6 +101,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=account::LoginPage ssr=ssr.clone()/>
+                <Route path=path!("/account/password") view=account::ChangePasswordPage ssr=ssr.clone()/>
                 <Route path=path!("/status") view=status::StatusPage ssr=ssr.clone()/>
                 <ParentRoute path=path!("") view=components::SignedInShell ssr=ssr.clone()>
                     <Route path=path!("") view=|| view! { <Redirect path="/leads"/> } ssr=ssr.clone()/>
@@ -108,6 +109,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("leads/import-rejections") view=rejections::ImportRejectionsPage ssr=ssr.clone()/>
                     <Route path=path!("leads/import-rejections/tasks/:id") view=rejections::TaskPage ssr=ssr.clone()/>
                     <Route path=path!("leads/:id") view=leads::LeadPage ssr=ssr.clone()/>
+                    <Route path=path!("settings/clients") view=settings::ClientsPage ssr=ssr.clone()/>
+                    <Route path=path!("settings/campaigns") view=settings::CampaignsPage ssr=ssr.clone()/>
+                    <Route path=path!("settings/campaigns/:id") view=settings::CampaignPage ssr=ssr.clone()/>
+                    <Route path=path!("settings/campaigns/:id/fields/:field/duplicates") view=settings::DuplicatesPage ssr=ssr.clone()/>
+                    <Route path=path!("settings/suppliers") view=settings::SuppliersPage ssr=ssr.clone()/>
                     <Route path=path!("users") view=users::UsersPage ssr=ssr.clone()/>
                     <Route path=path!("reports") view=reports::ReportsPage ssr=ssr/>
                 </ParentRoute>

@@ -54,6 +54,18 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Measure All leads and lead page latency on a large SQLite database (builds it once).
     BenchPages(crate::bench_pages::PagesArgs),
+    /// Set up instances: `instance add` creates one and its owner (with a one-time password).
+    #[command(subcommand)]
+    Instance(crate::admin::InstanceCommand),
+    /// Set up clients: `client add`.
+    #[command(subcommand)]
+    Client(crate::admin::ClientCommand),
+    /// Set up campaigns: `campaign add`, with their fields.
+    #[command(subcommand)]
+    Campaign(crate::admin::CampaignCommand),
+    /// Set up suppliers: `supplier add`, with the campaigns they may send to.
+    #[command(subcommand)]
+    Supplier(crate::admin::SupplierCommand),
     /// Write the sample rejection CSV files that match the demo data.
     Samples {
         #[arg(long, default_value = "samples")]

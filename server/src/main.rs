@@ -1,10 +1,12 @@
 //! The Sendback binary: configuration, logging, database start-up (migrate, seed the demo when
 //! empty), serving the router from `lib.rs`, and graceful shutdown.
 
+mod admin;
 mod bench;
 mod bench_pages;
 mod config;
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -15,8 +17,19 @@ use leptos::config::LeptosOptions;
 
 use config::{Cli, Command, LogFormat, ServeArgs};
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// Runs the command; a failure is one readable line on stderr (its causes after colons) and exit
+/// status 1, so scripts can check it.
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     init_tracing(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -27,6 +40,18 @@ fn main() -> anyhow::Result<()> {
         Command::Seed => runtime.block_on(seed(cli.database)),
         Command::Bench(args) => bench::main(args),
         Command::BenchPages(args) => bench_pages::main(args),
+        Command::Instance(admin::InstanceCommand::Add(args)) => {
+            runtime.block_on(admin::add_instance(&cli.database, args))
+        }
+        Command::Client(admin::ClientCommand::Add(args)) => {
+            runtime.block_on(admin::add_client(&cli.database, args))
+        }
+        Command::Campaign(admin::CampaignCommand::Add(args)) => {
+            runtime.block_on(admin::add_campaign(&cli.database, args))
+        }
+        Command::Supplier(admin::SupplierCommand::Add(args)) => {
+            runtime.block_on(admin::add_supplier(&cli.database, args))
+        }
         Command::Samples { out } => {
             let files = db::seed::write_samples(&out, chrono::Utc::now().naive_utc())
                 .with_context(|| format!("writing samples to {}", out.display()))?;
@@ -39,7 +64,8 @@ fn main() -> anyhow::Result<()> {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs go to standard error: what a command prints for scripts is alone on standard output.
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),

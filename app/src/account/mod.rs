@@ -1,13 +1,15 @@
-//! Signing in and out: the log-in page and the current user.
+//! Signing in and out: the log-in page, the current user, and choosing a new password (which a
+//! one-time password requires before anything else).
 
 pub mod server_fns;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::hydrated;
-use server_fns::Login;
+use server_fns::{ChangePassword, Login};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -54,6 +56,61 @@ pub fn LoginPage() -> impl IntoView {
                     "Log in"
                 </button>
             </ActionForm>
+        </main>
+    }
+}
+
+/// `/account/password`: choose a new password. Users signed in with a one-time password are
+/// sent here and can do nothing else until they have.
+#[component]
+pub fn ChangePasswordPage() -> impl IntoView {
+    let change = ServerAction::<ChangePassword>::new();
+    let hydrated = hydrated();
+    let error = move || change.value().get().and_then(Result::err);
+    let field_error = move |field: &'static str| move || error().and_then(|e| e.field_message(field));
+    let general_error =
+        move || error().filter(|e| ["current", "new", "repeat"].iter().all(|f| e.field_message(f).is_none()));
+    let done = move || matches!(change.value().get(), Some(Ok(())));
+    // Only for someone signed in: anyone else logs in first, then comes back here.
+    let me = Resource::new(|| (), |_| server_fns::get_me());
+    let signed_out = move || {
+        matches!(me.get(), Some(Ok(None)) | Some(Err(crate::error::AppError::Unauthenticated)))
+            .then(|| view! { <Redirect path="/login?next=/account/password"/> })
+    };
+
+    view! {
+        <Title text="Choose a new password"/>
+        <main id="main" class="login">
+            <h1>"Choose a new password"</h1>
+            <Transition>{signed_out}</Transition>
+            <Show
+                when=done
+                fallback=move || view! {
+                    <p class="hint">"If you signed in with a one-time password, choose your own now."</p>
+                    <ActionForm action=change attr:class="stack" attr:novalidate=true>
+                        <label for="current-password">"Current password"</label>
+                        <input id="current-password" type="password" name="current" autocomplete="current-password"
+                            required aria-describedby="current-password-error"/>
+                        <p id="current-password-error" class="field-error" role="alert">{field_error("current")}</p>
+                        <label for="new-password">"New password"</label>
+                        <input id="new-password" type="password" name="new" autocomplete="new-password"
+                            required aria-describedby="new-password-hint new-password-error"/>
+                        <p id="new-password-hint" class="hint">"At least 12 characters."</p>
+                        <p id="new-password-error" class="field-error" role="alert">{field_error("new")}</p>
+                        <label for="repeat-password">"Repeat the new password"</label>
+                        <input id="repeat-password" type="password" name="repeat" autocomplete="new-password"
+                            required aria-describedby="repeat-password-error"/>
+                        <p id="repeat-password-error" class="field-error" role="alert">{field_error("repeat")}</p>
+                        <p class="form-error" role="alert">{move || general_error().map(|e| e.to_string())}</p>
+                        <button type="submit" disabled=move || !hydrated.get() || change.pending().get()>
+                            "Change password"
+                        </button>
+                    </ActionForm>
+                }
+            >
+                <p role="status">"Your password has been changed."</p>
+                <p><a href="/leads">"Continue to your leads"</a></p>
+            </Show>
         </main>
     }
 }

@@ -14,7 +14,12 @@ pub struct Me {
     pub client_name: Option<String>,
     pub is_owner: bool,
     pub can_reject_leads: bool,
+    /// Signed in with a one-time password: the shell sends them to choose a new one.
+    pub must_change_password: bool,
 }
+
+/// Longest password accepted (hashing cost grows with length).
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// Only a path on our own site is followed after log-in (no open redirect): it starts with one
 /// `/`, and holds no backslash, whitespace or control character — browsers drop tabs and line
@@ -56,6 +61,7 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
         Ok(user.map(|u| Me {
             is_owner: u.role == crate::db::users::Role::OwnerStaff,
             can_reject_leads: u.can_reject_leads,
+            must_change_password: u.must_change_password,
             name: u.name,
             email: u.email,
             instance_name: u.instance_name,
@@ -74,6 +80,56 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
         let user_id = crate::auth::login::authenticate(&state, &email, &password, &ip).await?;
         crate::auth::access::sign_in(&state, &session, user_id).await?;
         leptos_axum::redirect(&safe_next(next.as_deref()));
+        Ok(())
+    })
+    .await
+}
+
+/// Replaces the signed-in user's password. The current one is checked like a log-in (same
+/// limits on failed attempts); `repeat`, when sent, must equal `new`; the session continues
+/// under a new id.
+#[server(endpoint = "change_password")]
+pub async fn change_password(current: String, new: String, repeat: Option<String>) -> Result<(), AppError> {
+    crate::auth::access::guarded(async move {
+        let state = crate::state::app_state()?;
+        let session = crate::auth::access::session().await?;
+        let user = crate::auth::access::optional_user().await?.ok_or(AppError::Unauthenticated)?;
+        if current.is_empty() {
+            return Err(AppError::invalid("current", "Enter your current password."));
+        }
+        let min = crate::users::server_fns::MIN_PASSWORD_LEN;
+        let length = new.chars().count();
+        if length < min || length > MAX_PASSWORD_CHARS {
+            return Err(AppError::invalid(
+                "new",
+                format!("Use at least {min} and at most {MAX_PASSWORD_CHARS} characters."),
+            ));
+        }
+        if repeat.as_ref().is_some_and(|r| *r != new) {
+            return Err(AppError::invalid(
+                "repeat",
+                "The two new passwords differ. Type the same one twice.",
+            ));
+        }
+        if new == current {
+            return Err(AppError::invalid("new", "Choose a password different from the current one."));
+        }
+        let ip = client_ip(&state).await;
+        crate::auth::login::authenticate(&state, &user.email, &current, &ip).await.map_err(|e| match e {
+            AppError::Invalid { .. } => AppError::invalid("current", "That is not your current password."),
+            other => other,
+        })?;
+        let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash_password(&new))
+            .await
+            .map_err(|_| AppError::Internal)?
+            .map_err(|e| {
+                tracing::error!(error = %e, "hashing");
+                AppError::Internal
+            })?;
+        let now = state.clock.now();
+        let id = user.id;
+        state.db(move |conn| crate::db::users::set_own_password(conn, &user, hash.as_str(), now)).await?;
+        crate::auth::access::sign_in(&state, &session, id).await?;
         Ok(())
     })
     .await

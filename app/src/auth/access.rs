@@ -67,15 +67,26 @@ pub async fn sign_out(session: &Session) -> Result<(), AppError> {
     session.flush().await.map_err(session_err)
 }
 
-/// The signed-in user, if any. Expired sessions (idle or absolute) are ended here.
+/// The signed-in user, if any, even one who must still replace a one-time password (the shell
+/// and the change-password form need them). Expired sessions (idle or absolute) are ended here.
 pub async fn optional_user() -> Result<Option<UserContext>, AppError> {
     let state = app_state()?;
     let session = session().await?;
-    user_of_session(&state, &session).await
+    signed_in_user(&state, &session).await
 }
 
-/// The user signed in on `session`, if any (plain HTTP handlers call this directly).
+/// A user who must replace a one-time password may do nothing else (403).
+fn may_act(user: UserContext) -> Result<UserContext, AppError> {
+    if user.must_change_password { Err(AppError::PasswordChangeRequired) } else { Ok(user) }
+}
+
+/// The user signed in on `session`, if any (plain HTTP handlers call this directly); 403 while
+/// they must replace a one-time password.
 pub async fn user_of_session(state: &AppState, session: &Session) -> Result<Option<UserContext>, AppError> {
+    signed_in_user(state, session).await?.map(may_act).transpose()
+}
+
+async fn signed_in_user(state: &AppState, session: &Session) -> Result<Option<UserContext>, AppError> {
     let Some(user_id) = session.get::<i64>(USER_KEY).await.map_err(session_err)? else {
         return Ok(None);
     };
@@ -99,9 +110,9 @@ pub async fn user_of_session(state: &AppState, session: &Session) -> Result<Opti
     Ok(user)
 }
 
-/// The signed-in user, or 401.
+/// The signed-in user, or 401 (403 while they must replace a one-time password).
 pub async fn current_user() -> Result<UserContext, AppError> {
-    optional_user().await?.ok_or(AppError::Unauthenticated)
+    may_act(optional_user().await?.ok_or(AppError::Unauthenticated)?)
 }
 
 /// Owner staff of the instance, or 403.

@@ -30,6 +30,10 @@ pub fn SignedInShell() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match me.await {
+                    // A one-time password must be replaced before anything else.
+                    Ok(Some(me)) if me.must_change_password => {
+                        view! { <Redirect path="/account/password"/> }.into_any()
+                    }
                     Ok(Some(me)) => view! { <Shell me/> }.into_any(),
                     Ok(None) | Err(AppError::Unauthenticated) => {
                         let path = location.pathname.get_untracked();
@@ -58,6 +62,7 @@ fn Shell(me: Me) -> impl IntoView {
             <span class="instance">{me.instance_name.clone()}</span>
             <span class="spacer"></span>
             <span class="who" title=me.email.clone()>{who}</span>
+            <A href="/account/password" attr:class="account-link">"Change password"</A>
             <ActionForm action=logout>
                 <button type="submit" class="secondary" disabled=move || !hydrated.get()>"Log out"</button>
             </ActionForm>
@@ -77,6 +82,9 @@ fn Shell(me: Me) -> impl IntoView {
                 {me.is_owner.then(|| view! {
                     <p class="nav-heading" id="nav-instance">"Instance"</p>
                     <ul aria-labelledby="nav-instance">
+                        <li><A href="/settings/clients">"Clients"</A></li>
+                        <li><A href="/settings/campaigns">"Campaigns"</A></li>
+                        <li><A href="/settings/suppliers">"Suppliers"</A></li>
                         <li><A href="/users">"Users"</A></li>
                         <li><A href="/reports">"Reports"</A></li>
                     </ul>

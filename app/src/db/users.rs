@@ -59,6 +59,8 @@ pub struct UserContext {
     pub client_id: Option<i64>,
     pub client_name: Option<String>,
     pub can_reject_leads: bool,
+    /// Signed in with a one-time password: nothing but choosing a new one is allowed.
+    pub must_change_password: bool,
 }
 
 #[derive(Queryable)]
@@ -71,6 +73,7 @@ struct ContextRow {
     instance_name: String,
     client_id: Option<i64>,
     client_name: Option<String>,
+    must_change_password: bool,
 }
 
 pub fn load_context(conn: &mut DbConn, user_id: i64) -> Result<Option<UserContext>, DbError> {
@@ -87,10 +90,21 @@ pub fn load_context(conn: &mut DbConn, user_id: i64) -> Result<Option<UserContex
             instances::name,
             users::client_id,
             clients::name.nullable(),
+            users::must_change_password,
         ))
         .first(conn)
         .optional()?;
-    let Some(ContextRow { id, email, name, role, instance_id, instance_name, client_id, client_name }) = row
+    let Some(ContextRow {
+        id,
+        email,
+        name,
+        role,
+        instance_id,
+        instance_name,
+        client_id,
+        client_name,
+        must_change_password,
+    }) = row
     else {
         return Ok(None);
     };
@@ -106,7 +120,23 @@ pub fn load_context(conn: &mut DbConn, user_id: i64) -> Result<Option<UserContex
         client_id,
         client_name,
         can_reject_leads,
+        must_change_password,
     }))
+}
+
+/// Stores a user's new password hash, ending a one-time password's hold on the account.
+pub fn set_own_password(
+    conn: &mut DbConn,
+    user: &UserContext,
+    hash: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    write_transaction(conn, |conn| {
+        diesel::update(users::table.find(user.id))
+            .set((users::password_hash.eq(hash), users::must_change_password.eq(false)))
+            .execute(conn)?;
+        audit(conn, user, "password.change", &user.email, "", now)
+    })
 }
 
 fn has_permission(conn: &mut DbConn, user_id: i64, permission: &str) -> Result<bool, DbError> {

@@ -13,6 +13,7 @@ mod pages;
 mod permissions;
 mod reports;
 mod sessions;
+mod setup;
 mod tasks;
 mod tenancy;
 mod uploads;

@@ -115,7 +115,7 @@ pub fn create(
             .select(clients::name)
             .first(conn)
             .optional()?
-            .ok_or_else(|| SetupError::invalid("client", "Choose one of this instance's clients."))?;
+            .ok_or(SetupError::NotFound)?;
         let id: i64 = diesel::insert_into(campaigns::table)
             .values((
                 campaigns::instance_id.eq(actor.instance_id),

@@ -49,9 +49,7 @@ pub fn add(
                     .select(suppliers::name)
                     .first::<String>(conn)
                     .optional()?
-                    .ok_or_else(|| {
-                        SetupError::invalid("supplier", "Choose one of this instance's suppliers.")
-                    })?,
+                    .ok_or(SetupError::NotFound)?,
             ),
         };
         let id: i64 = diesel::insert_into(caps::table)

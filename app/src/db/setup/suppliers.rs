@@ -101,7 +101,7 @@ pub fn rename(
 }
 
 /// Sets the campaigns a supplier may send to (every id must be one of the instance's
-/// campaigns). Each campaign added or removed is logged on that campaign.
+/// campaigns, or the whole change is `NotFound`). Each campaign added or removed is logged on that campaign.
 pub fn set_campaigns(
     conn: &mut DbConn,
     actor: Actor,
@@ -119,7 +119,7 @@ pub fn set_campaigns(
         distinct.sort_unstable();
         distinct.dedup();
         if wanted.len() != distinct.len() {
-            return Err(SetupError::invalid("campaigns", "Choose only this instance's campaigns."));
+            return Err(SetupError::NotFound);
         }
         let current: Vec<(i64, String)> = supplier_campaigns::table
             .inner_join(campaigns::table)
