@@ -428,6 +428,31 @@ fn names_stay_unique_under_parallel_requests() {
 }
 
 #[test]
+fn parallel_saves_of_one_suppliers_campaigns_all_succeed_once_each() {
+    for t in TestDb::all() {
+        let f = fixture(&mut t.conn(), "Links Co");
+        let barrier = std::sync::Barrier::new(4); // the test pool holds 4 connections
+        let results: Vec<Result<(), SetupError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut conn = t.pool().get().expect("connection");
+                        barrier.wait();
+                        suppliers::set_campaigns(&mut conn, f.actor, f.supplier, &[f.campaign], now())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        assert!(results.iter().all(Result::is_ok), "{}: {results:?}", t.label);
+        let mut conn = t.conn();
+        let logged =
+            audit_actions(&mut conn, f.campaign).iter().filter(|a| *a == "supplier.campaigns").count();
+        assert_eq!(logged, 1, "{}: the link was made once and logged once", t.label);
+    }
+}
+
+#[test]
 fn instances_are_named_once_and_their_owner_must_choose_a_password() {
     for t in TestDb::all() {
         let mut conn = t.conn();

@@ -9,7 +9,7 @@ use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::hydrated;
-use server_fns::{ChangePassword, Login};
+use server_fns::{ChangePassword, Login, Logout};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -65,6 +65,7 @@ pub fn LoginPage() -> impl IntoView {
 #[component]
 pub fn ChangePasswordPage() -> impl IntoView {
     let change = ServerAction::<ChangePassword>::new();
+    let logout = ServerAction::<Logout>::new();
     let hydrated = hydrated();
     let error = move || change.value().get().and_then(Result::err);
     let field_error = move |field: &'static str| move || error().and_then(|e| e.field_message(field));
@@ -108,9 +109,12 @@ pub fn ChangePasswordPage() -> impl IntoView {
                     </ActionForm>
                 }
             >
-                <p role="status">"Your password has been changed."</p>
+                <p role="status">"Your password has been changed. Any other place you were signed in has been signed out."</p>
                 <p><a href="/leads">"Continue to your leads"</a></p>
             </Show>
+            <ActionForm action=logout attr:class="stack">
+                <button type="submit" class="secondary" disabled=move || !hydrated.get()>"Log out"</button>
+            </ActionForm>
         </main>
     }
 }

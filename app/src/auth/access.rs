@@ -12,6 +12,8 @@ use crate::state::{AppState, app_state};
 const USER_KEY: &str = "uid";
 const CREATED_KEY: &str = "created";
 const SEEN_KEY: &str = "seen";
+/// The user's password version when the session signed in (absent: version 0).
+const PASSWORD_VERSION_KEY: &str = "pwv";
 /// `last seen` is written at most this often, so reading pages does not write on every request.
 const TOUCH_EVERY_SECS: i64 = 60;
 
@@ -54,9 +56,11 @@ fn session_err(e: tower_sessions::session::Error) -> AppError {
 /// Starts a signed-in session for `user_id`, under a new session id (no fixation).
 pub async fn sign_in(state: &AppState, session: &Session, user_id: i64) -> Result<(), AppError> {
     let now = state.clock.now().and_utc().timestamp();
+    let version = state.db(move |conn| users::password_version(conn, user_id)).await?;
     session.cycle_id().await.map_err(session_err)?;
     session.clear().await;
     session.insert(USER_KEY, user_id).await.map_err(session_err)?;
+    session.insert(PASSWORD_VERSION_KEY, version).await.map_err(session_err)?;
     session.insert(CREATED_KEY, now).await.map_err(session_err)?;
     session.insert(SEEN_KEY, now).await.map_err(session_err)?;
     Ok(())
@@ -98,9 +102,10 @@ async fn signed_in_user(state: &AppState, session: &Session) -> Result<Option<Us
         sign_out(session).await?;
         return Ok(None);
     }
+    let signed_in_under = session.get::<i64>(PASSWORD_VERSION_KEY).await.map_err(session_err)?.unwrap_or(0);
     let user = state.db(move |conn| users::load_context(conn, user_id)).await?;
-    if user.is_none() {
-        // The account is gone.
+    if user.as_ref().is_none_or(|u| u.password_version != signed_in_under) {
+        // The account is gone, or its password changed since this session signed in.
         sign_out(session).await?;
         return Ok(None);
     }

@@ -27,6 +27,7 @@ diesel::table! {
         role -> Text,
         created_at -> Timestamp,
         must_change_password -> Bool,
+        password_version -> BigInt,
     }
 }
 

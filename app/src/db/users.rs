@@ -61,6 +61,8 @@ pub struct UserContext {
     pub can_reject_leads: bool,
     /// Signed in with a one-time password: nothing but choosing a new one is allowed.
     pub must_change_password: bool,
+    /// Bumped by each password change: sessions signed in under an older one are ended.
+    pub password_version: i64,
 }
 
 #[derive(Queryable)]
@@ -74,6 +76,7 @@ struct ContextRow {
     client_id: Option<i64>,
     client_name: Option<String>,
     must_change_password: bool,
+    password_version: i64,
 }
 
 pub fn load_context(conn: &mut DbConn, user_id: i64) -> Result<Option<UserContext>, DbError> {
@@ -91,6 +94,7 @@ pub fn load_context(conn: &mut DbConn, user_id: i64) -> Result<Option<UserContex
             users::client_id,
             clients::name.nullable(),
             users::must_change_password,
+            users::password_version,
         ))
         .first(conn)
         .optional()?;
@@ -104,6 +108,7 @@ pub fn load_context(conn: &mut DbConn, user_id: i64) -> Result<Option<UserContex
         client_id,
         client_name,
         must_change_password,
+        password_version,
     }) = row
     else {
         return Ok(None);
@@ -121,10 +126,17 @@ pub fn load_context(conn: &mut DbConn, user_id: i64) -> Result<Option<UserContex
         client_name,
         can_reject_leads,
         must_change_password,
+        password_version,
     }))
 }
 
-/// Stores a user's new password hash, ending a one-time password's hold on the account.
+/// The user's password version, stored in a session when it signs in.
+pub fn password_version(conn: &mut DbConn, user_id: i64) -> Result<i64, DbError> {
+    Ok(users::table.find(user_id).select(users::password_version).first(conn)?)
+}
+
+/// Stores a user's new password hash, ending a one-time password's hold on the account and
+/// every session signed in under the old password.
 pub fn set_own_password(
     conn: &mut DbConn,
     user: &UserContext,
@@ -133,7 +145,11 @@ pub fn set_own_password(
 ) -> Result<(), DbError> {
     write_transaction(conn, |conn| {
         diesel::update(users::table.find(user.id))
-            .set((users::password_hash.eq(hash), users::must_change_password.eq(false)))
+            .set((
+                users::password_hash.eq(hash),
+                users::must_change_password.eq(false),
+                users::password_version.eq(users::password_version + 1),
+            ))
             .execute(conn)?;
         audit(conn, user, "password.change", &user.email, "", now)
     })

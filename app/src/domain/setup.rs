@@ -15,6 +15,8 @@ pub const MAX_REJECTION_DAYS: i32 = 3650;
 pub const MAX_KEY_CHARS: usize = 64;
 /// Most fields on one campaign.
 pub const MAX_FIELDS: usize = 100;
+/// Largest field position.
+pub const MAX_POSITION: i32 = 10_000;
 /// Largest cap limit.
 pub const MAX_CAP_LIMIT: i64 = 1_000_000_000_000;
 
@@ -28,12 +30,27 @@ pub fn name(text: &str, what: &str) -> Result<String, String> {
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(format!("Use at most {MAX_NAME_CHARS} characters for the {what}'s name."));
     }
-    if name.chars().any(char::is_control) {
+    if name.chars().any(|c| c.is_control() || invisible(c)) {
         return Err(format!(
-            "The {what}'s name cannot contain tabs, line breaks or other control characters."
+            "The {what}'s name cannot contain tabs, line breaks, or invisible or direction-changing characters."
         ));
     }
     Ok(name.to_owned())
+}
+
+/// Characters that change how text around them looks without showing themselves: zero-width
+/// characters, direction overrides and isolates, the soft hyphen, the byte-order mark. In a name
+/// they make look-alikes of other names.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A field's position in its campaign's list: 0 to [`MAX_POSITION`].
+pub fn position(text: &str) -> Result<i32, String> {
+    match text.trim().parse::<i32>() {
+        Ok(p) if (0..=MAX_POSITION).contains(&p) => Ok(p),
+        _ => Err(format!("Enter the position as a whole number from 0 to {MAX_POSITION}.")),
+    }
 }
 
 /// The maximum rejection days typed into a form: empty means none (the campaign does not accept
@@ -162,7 +179,10 @@ mod tests {
         assert_eq!(name("   ", "client"), Err("Enter the client's name.".to_owned()));
         assert!(name(&"x".repeat(MAX_NAME_CHARS), "client").is_ok());
         assert!(name(&"x".repeat(MAX_NAME_CHARS + 1), "client").unwrap_err().contains("120"));
-        assert!(name("Acme\nLeads", "client").unwrap_err().contains("control"));
+        assert!(name("Acme\nLeads", "client").unwrap_err().contains("line breaks"));
+        for look_alike in ["Zenith\u{202e}Loans", "Zenith\u{200b}Loans", "\u{feff}Zenith", "Ze\u{2066}nith"] {
+            assert!(name(look_alike, "client").is_err(), "{look_alike:?}");
+        }
         // Characters, not bytes.
         assert!(name(&"é".repeat(MAX_NAME_CHARS), "campaign").is_ok());
     }
@@ -175,6 +195,15 @@ mod tests {
         assert_eq!(max_rejection_days("3650"), Ok(Some(3650)));
         for bad in ["0", "-1", "3651", "7.5", "seven", "99999999999"] {
             assert!(max_rejection_days(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn positions_are_bounded() {
+        assert_eq!(position(" 3 "), Ok(3));
+        assert_eq!(position("10000"), Ok(10_000));
+        for bad in ["-1", "10001", "2147483647", "x", ""] {
+            assert!(position(bad).is_err(), "{bad}");
         }
     }
 

@@ -150,7 +150,8 @@ pub async fn update_field(
     ssr::as_owner(move |conn, actor, now| {
         let kind = crate::domain::setup::field_kind(&kind)
             .map_err(|m| crate::db::setup::SetupError::invalid("kind", m))?;
-        let position = ssr::number(&position, "position", "Enter the position as a whole number.")?;
+        let position = crate::domain::setup::position(&position)
+            .map_err(|m| crate::db::setup::SetupError::invalid("position", m))?;
         let spec =
             crate::domain::setup::FieldSpec { key, label, kind, dedupe: ssr::checked(dedupe.as_deref()) };
         crate::db::setup::fields::update(

@@ -130,7 +130,7 @@ pub fn valid_email(email: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains('@')
-        && !email.chars().any(char::is_whitespace)
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.len() <= 254
 }
 
@@ -141,7 +141,9 @@ mod tests {
     #[test]
     fn email_shapes() {
         assert!(valid_email("new.person@acme.co.uk"));
-        for bad in ["", "no-at", "@acme.com", "a@b", "a@.com", "a@b.", "a b@c.com", "a@b@c.com"] {
+        for bad in
+            ["", "no-at", "@acme.com", "a@b", "a@.com", "a@b.", "a b@c.com", "a@b@c.com", "bo\u{7}ss@x.test"]
+        {
             assert!(!valid_email(bad), "{bad}");
         }
     }

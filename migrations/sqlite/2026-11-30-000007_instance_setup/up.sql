@@ -17,6 +17,8 @@ CREATE INDEX audit_log_campaign ON audit_log (campaign_id, id);
 CREATE UNIQUE INDEX instances_name ON instances (name);
 
 ALTER TABLE users ADD COLUMN must_change_password BOOLEAN NOT NULL DEFAULT FALSE;
+-- Bumped by every password change; a session signed in under an older version is ended.
+ALTER TABLE users ADD COLUMN password_version BIGINT NOT NULL DEFAULT 0;
 
 -- One cap per campaign, supplier (or none: the whole campaign) and period.
 CREATE UNIQUE INDEX caps_one_per_period ON caps (campaign_id, COALESCE(supplier_id, 0), period);

@@ -268,6 +268,7 @@ async fn a_one_time_password_allows_only_choosing_a_new_one() {
             .expect("flag");
     }
     let owner = app.login("owner@sendback.test").await;
+    let elsewhere = app.login("owner@sendback.test").await;
     assert_eq!(app.me(&owner).await["must_change_password"], true);
     let r = app.call("list_users", &[], Some(&owner)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
@@ -299,6 +300,9 @@ async fn a_one_time_password_allows_only_choosing_a_new_one() {
     let owner = r.session_cookie().expect("the session continues under a new id");
     assert_eq!(app.me(&owner).await["must_change_password"], false);
     assert_eq!(app.call("list_users", &[], Some(&owner)).await.status, StatusCode::OK);
+    // Another session signed in with the old password is ended, not promoted.
+    assert_eq!(app.call("list_users", &[], Some(&elsewhere)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.me(&elsewhere).await, serde_json::Value::Null);
     // The old password no longer works; the new one does.
     let r = app.call("login", &[("email", "owner@sendback.test"), ("password", pw)], None).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);

@@ -151,6 +151,16 @@ pub fn update(
     let name = checked("name", name(new_name, "campaign"))?;
     let days = days_in_range(max_rejection_days)?;
     write_transaction(conn, |conn| {
+        // Lock the row first: a concurrent save waits, then reads this one's result.
+        let locked = diesel::update(
+            campaigns::table
+                .filter(campaigns::id.eq(campaign_id).and(campaigns::instance_id.eq(actor.instance_id))),
+        )
+        .set(campaigns::name.eq(campaigns::name))
+        .execute(conn)?;
+        if locked == 0 {
+            return Err(SetupError::NotFound);
+        }
         let (old_name, old_days): (String, Option<i32>) = campaigns::table
             .filter(campaigns::id.eq(campaign_id).and(campaigns::instance_id.eq(actor.instance_id)))
             .select((campaigns::name, campaigns::max_rejection_days))

@@ -79,12 +79,21 @@ pub fn add(
     })
 }
 
-/// The cap's campaign (id, name), supplier name and period, when its campaign is the instance's.
+/// Locks the cap's row and reads its campaign (id, name), supplier name, period and limit, when
+/// its campaign is the instance's.
 fn load(
     conn: &mut DbConn,
     instance_id: i64,
     cap_id: i64,
 ) -> Result<(i64, String, Option<String>, CapPeriod, i64), SetupError> {
+    let of_instance = campaigns::table.filter(campaigns::instance_id.eq(instance_id)).select(campaigns::id);
+    let locked =
+        diesel::update(caps::table.filter(caps::id.eq(cap_id).and(caps::campaign_id.eq_any(of_instance))))
+            .set(caps::cap_limit.eq(caps::cap_limit))
+            .execute(conn)?;
+    if locked == 0 {
+        return Err(SetupError::NotFound);
+    }
     let row: (i64, String, Option<i64>, String, i64) = caps::table
         .inner_join(campaigns::table)
         .filter(caps::id.eq(cap_id).and(campaigns::instance_id.eq(instance_id)))

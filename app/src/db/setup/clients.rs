@@ -80,6 +80,15 @@ pub fn rename(
 ) -> Result<(), SetupError> {
     let name = checked("name", name(text, "client"))?;
     write_transaction(conn, |conn| {
+        // Lock the row first: a concurrent rename waits, then reads this one's result.
+        let locked = diesel::update(
+            clients::table.filter(clients::id.eq(client_id).and(clients::instance_id.eq(actor.instance_id))),
+        )
+        .set(clients::name.eq(clients::name))
+        .execute(conn)?;
+        if locked == 0 {
+            return Err(SetupError::NotFound);
+        }
         let old: String = clients::table
             .filter(clients::id.eq(client_id).and(clients::instance_id.eq(actor.instance_id)))
             .select(clients::name)

@@ -1,11 +1,11 @@
 //! A campaign's fields: add, change, remove, and the duplicates that keep dedupe off.
 //!
 //! Dedupe on a field means one lead of the campaign per normalised value (docs/DOMAIN.md §9),
-//! and the rejection engine relies on it. A change first writes the field's row — which takes
-//! the row's lock on PostgreSQL, and the database's write lock on SQLite — and only then counts
-//! the values it must check, so a lead stored meanwhile is either counted or waits for the
-//! change (lead intake reads the campaign's fields with `FOR SHARE`). A refused change rolls
-//! back.
+//! and the rejection engine relies on it. A change first locks the field's row (a write: the
+//! row's lock on PostgreSQL, the database's write lock on SQLite), then reads it, writes the
+//! change, and only then counts the values it must check, so a lead stored meanwhile is either
+//! counted or waits for the change (lead intake must read the campaign's fields `FOR SHARE`).
+//! A refused change rolls back.
 
 use chrono::NaiveDateTime;
 use diesel::dsl::{count, count_star, max};
@@ -16,7 +16,7 @@ use super::{SetupError, checked, unique_or};
 use crate::db::audit::{self, Actor, Entry};
 use crate::db::schema::{campaign_fields, campaigns, lead_values, rejection_tasks};
 use crate::db::{DbConn, DbError, write_transaction};
-use crate::domain::setup::{FieldSpec, MAX_FIELDS, field_key, name};
+use crate::domain::setup::{FieldSpec, MAX_FIELDS, MAX_POSITION, field_key, name, position};
 use crate::domain::setup_view::{DuplicateValue, FieldDuplicates, Named};
 
 /// Values listed on a field's duplicates page, and leads listed per value.
@@ -111,7 +111,7 @@ pub fn add(
                 format!("A campaign can have at most {MAX_FIELDS} fields."),
             ));
         }
-        insert(conn, actor, campaign_id, spec, last.map_or(0, |p| p.saturating_add(1)), now)
+        insert(conn, actor, campaign_id, spec, last.map_or(0, |p| p.saturating_add(1).min(MAX_POSITION)), now)
     })
 }
 
@@ -124,8 +124,20 @@ pub struct FieldChange {
 
 type FieldRow = (i64, String, String, String, bool, i32);
 
-/// The field and its campaign, when the campaign is one of the instance's.
+/// Locks the field's row (a write that changes nothing) and reads it, when its campaign is one
+/// of the instance's. Read after the lock, the values are the latest committed: a concurrent
+/// change of the same field waits, then sees this one's result.
 fn load(conn: &mut DbConn, instance_id: i64, field_id: i64) -> Result<FieldRow, SetupError> {
+    let of_instance = campaigns::table.filter(campaigns::instance_id.eq(instance_id)).select(campaigns::id);
+    let locked = diesel::update(
+        campaign_fields::table
+            .filter(campaign_fields::id.eq(field_id).and(campaign_fields::campaign_id.eq_any(of_instance))),
+    )
+    .set(campaign_fields::position.eq(campaign_fields::position))
+    .execute(conn)?;
+    if locked == 0 {
+        return Err(SetupError::NotFound);
+    }
     campaign_fields::table
         .inner_join(campaigns::table)
         .filter(campaign_fields::id.eq(field_id).and(campaigns::instance_id.eq(instance_id)))
@@ -153,11 +165,12 @@ pub fn update(
 ) -> Result<(), SetupError> {
     let key = checked("key", field_key(&change.spec.key))?;
     let label = checked("label", name(&change.spec.label, "field"))?;
+    checked("position", position(&change.position.to_string()))?;
     let kind = change.spec.kind;
     write_transaction(conn, |conn| {
         let (campaign_id, old_key, old_label, old_kind, old_dedupe, old_position) =
             load(conn, actor.instance_id, field_id)?;
-        // The write comes first: it holds the field's row until the checks below are done.
+        // Written before the checks below, which then see every value stored before it.
         diesel::update(campaign_fields::table.find(field_id))
             .set((
                 campaign_fields::field_key.eq(&key),
@@ -213,10 +226,6 @@ pub fn update(
 pub fn remove(conn: &mut DbConn, actor: Actor, field_id: i64, now: NaiveDateTime) -> Result<(), SetupError> {
     write_transaction(conn, |conn| {
         let (campaign_id, key, label, ..) = load(conn, actor.instance_id, field_id)?;
-        // Locks the row first, as `update` does; the delete below is undone if refused.
-        diesel::update(campaign_fields::table.find(field_id))
-            .set(campaign_fields::label.eq(&label))
-            .execute(conn)?;
         if has_values(conn, field_id)? {
             return Err(SetupError::invalid(
                 "field",

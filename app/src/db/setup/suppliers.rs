@@ -66,7 +66,17 @@ pub fn create(conn: &mut DbConn, actor: Actor, text: &str, now: NaiveDateTime) -
     })
 }
 
-fn name_in_instance(conn: &mut DbConn, instance_id: i64, supplier_id: i64) -> Result<String, SetupError> {
+/// Locks the supplier's row and reads its name, when it is one of the instance's: concurrent
+/// changes of one supplier run one after the other, each reading the last one's result.
+fn lock_in_instance(conn: &mut DbConn, instance_id: i64, supplier_id: i64) -> Result<String, SetupError> {
+    let locked = diesel::update(
+        suppliers::table.filter(suppliers::id.eq(supplier_id).and(suppliers::instance_id.eq(instance_id))),
+    )
+    .set(suppliers::name.eq(suppliers::name))
+    .execute(conn)?;
+    if locked == 0 {
+        return Err(SetupError::NotFound);
+    }
     suppliers::table
         .filter(suppliers::id.eq(supplier_id).and(suppliers::instance_id.eq(instance_id)))
         .select(suppliers::name)
@@ -85,7 +95,7 @@ pub fn rename(
 ) -> Result<(), SetupError> {
     let name = checked("name", name(text, "supplier"))?;
     write_transaction(conn, |conn| {
-        let old = name_in_instance(conn, actor.instance_id, supplier_id)?;
+        let old = lock_in_instance(conn, actor.instance_id, supplier_id)?;
         if old == name {
             return Ok(());
         }
@@ -110,7 +120,7 @@ pub fn set_campaigns(
     now: NaiveDateTime,
 ) -> Result<(), SetupError> {
     write_transaction(conn, |conn| {
-        let supplier = name_in_instance(conn, actor.instance_id, supplier_id)?;
+        let supplier = lock_in_instance(conn, actor.instance_id, supplier_id)?;
         let wanted: Vec<(i64, String)> = campaigns::table
             .filter(campaigns::instance_id.eq(actor.instance_id).and(campaigns::id.eq_any(campaign_ids)))
             .select((campaigns::id, campaigns::name))
