@@ -218,6 +218,49 @@ pub async fn add_supplier(database: &DatabaseArgs, args: SupplierAdd) -> anyhow:
     Ok(())
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum SupplierKeyCommand {
+    /// Make an intake key for a supplier and print it (it is shown only this once).
+    Create(SupplierKeyCreate),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SupplierKeyCreate {
+    /// The instance's name.
+    #[arg(long)]
+    pub instance: String,
+    /// The supplier's name.
+    #[arg(long)]
+    pub supplier: String,
+}
+
+/// `sendback supplier-key create`: the key alone on standard output, for scripts.
+pub async fn create_supplier_key(database: &DatabaseArgs, args: SupplierKeyCreate) -> anyhow::Result<()> {
+    let pool = crate::open_pool(database).await?;
+    let instance_id = instance_named(&pool, &args.instance).await?;
+    let wanted = args.supplier.clone();
+    let supplier_id = db::run(&pool, move |conn| suppliers::find_by_name(conn, instance_id, &wanted))
+        .await
+        .context("looking up the supplier")?
+        .ok_or_else(|| {
+            anyhow!(
+                "there is no supplier named {:?} in instance {:?}",
+                args.supplier.trim(),
+                args.instance.trim()
+            )
+        })?;
+    let (id, key) = db::run_or(&pool, move |conn| {
+        app::db::keys::create_supplier_key(conn, Actor::command_line(instance_id), supplier_id, now())
+    })
+    .await?;
+    eprintln!(
+        "created intake key {id} for supplier {supplier_id} {:?}; it is shown only now, keep it secret:",
+        args.supplier.trim()
+    );
+    println!("{key}");
+    Ok(())
+}
+
 /// The id of the instance named `name`, or an error saying there is none.
 async fn instance_named(pool: &Pool, name: &str) -> anyhow::Result<i64> {
     let wanted = name.to_owned();

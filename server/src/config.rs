@@ -66,6 +66,9 @@ pub enum Command {
     /// Set up suppliers: `supplier add`, with the campaigns they may send to.
     #[command(subcommand)]
     Supplier(crate::admin::SupplierCommand),
+    /// Supplier intake keys: `supplier-key create` prints a new key.
+    #[command(subcommand, name = "supplier-key")]
+    SupplierKey(crate::admin::SupplierKeyCommand),
     /// Write the sample rejection CSV files that match the demo data.
     Samples {
         #[arg(long, default_value = "samples")]

@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/api/uploads", post(app::rejections::http::upload))
+        .route("/api/v1/lead", post(app::intake::http::lead))
         .route("/leads/import-rejections/tasks/{id}/results.csv", get(app::rejections::http::results))
         .route("/reports/rejections.csv", get(app::reports::http::rejections_csv))
         .leptos_routes(&state, routes, move || shell(options.clone()))
@@ -96,7 +97,11 @@ async fn refuse_cross_site(req: Request, next: Next) -> Response {
 }
 
 fn is_cross_site_write(req: &Request) -> bool {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    // The machine API (`/api/v1/…`) is authorised by a key in the request, never by a cookie, so
+    // a cross-site page cannot borrow anyone's rights there.
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || req.uri().path().starts_with("/api/v1/")
+    {
         return false;
     }
     let headers = req.headers();

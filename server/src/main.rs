@@ -52,6 +52,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Supplier(admin::SupplierCommand::Add(args)) => {
             runtime.block_on(admin::add_supplier(&cli.database, args))
         }
+        Command::SupplierKey(admin::SupplierKeyCommand::Create(args)) => {
+            runtime.block_on(admin::create_supplier_key(&cli.database, args))
+        }
         Command::Samples { out } => {
             let files = db::seed::write_samples(&out, chrono::Utc::now().naive_utc())
                 .with_context(|| format!("writing samples to {}", out.display()))?;

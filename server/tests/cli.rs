@@ -163,6 +163,9 @@ fn set_up(db: &TestDb) -> SetUp {
     let out =
         db.ok(&["supplier", "add", "--instance", INSTANCE, "--name", "Lead Co", "--campaign", CAMPAIGN]);
     let supplier_id = id_after(&out, "created supplier ");
+    // An intake key, alone on standard output for scripts.
+    let key = db.ok(&["supplier-key", "create", "--instance", INSTANCE, "--supplier", "Lead Co"]);
+    assert!(key.trim().starts_with("sbk_") && key.trim().len() == 52 && key.lines().count() == 1, "{key}");
     SetUp { password, client_id, campaign_id, supplier_id }
 }
 

@@ -2,6 +2,8 @@
 //! embedded migrations, and the blocking-pool bridge every async caller goes through.
 
 pub mod audit;
+pub mod intake;
+pub mod keys;
 pub mod leads;
 pub mod reports;
 pub mod schema;

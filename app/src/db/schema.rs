@@ -54,6 +54,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_keys (id) {
+        id -> BigInt,
+        instance_id -> BigInt,
+        kind -> Text,
+        supplier_id -> Nullable<BigInt>,
+        user_id -> Nullable<BigInt>,
+        prefix -> Text,
+        secret_hash -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     supplier_campaigns (supplier_id, campaign_id) {
         supplier_id -> BigInt,
         campaign_id -> BigInt,
@@ -250,6 +266,7 @@ diesel::joinable!(users -> clients (client_id));
 diesel::joinable!(user_permissions -> users (user_id));
 diesel::joinable!(suppliers -> instances (instance_id));
 diesel::joinable!(supplier_campaigns -> suppliers (supplier_id));
+diesel::joinable!(api_keys -> suppliers (supplier_id));
 diesel::joinable!(supplier_campaigns -> campaigns (campaign_id));
 diesel::joinable!(audit_log -> campaigns (campaign_id));
 diesel::joinable!(campaigns -> clients (client_id));
@@ -274,6 +291,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_permissions,
     audit_log,
     supplier_campaigns,
+    api_keys,
     suppliers,
     campaigns,
     campaign_fields,

@@ -4,6 +4,7 @@
 
 pub mod caps;
 pub mod identifiers;
+pub mod intake;
 pub mod lead;
 pub mod messages;
 pub mod setup;

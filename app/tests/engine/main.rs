@@ -10,6 +10,7 @@ mod common;
 mod support;
 
 mod claims;
+mod intake;
 mod migration;
 mod options;
 mod outcomes;

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod intake;
 mod login;
 mod pages;
 mod permissions;

@@ -34,9 +34,11 @@ pub fn has_values(conn: &mut DbConn, field_id: i64) -> Result<bool, DbError> {
 }
 
 /// Leads that repeat a value another lead of the field already has (0: dedupe can be on).
+/// Values stored without a matching key (empty: refused at intake, or not parseable) identify
+/// no lead and are not counted.
 pub fn surplus(conn: &mut DbConn, field_id: i64) -> Result<i64, DbError> {
     let (all, distinct): (i64, i64) = lead_values::table
-        .filter(lead_values::field_id.eq(field_id))
+        .filter(lead_values::field_id.eq(field_id).and(lead_values::normalized.ne("")))
         .select((count_star(), count(lead_values::normalized).aggregate_distinct()))
         .first(conn)?;
     Ok(all - distinct)
@@ -266,7 +268,7 @@ pub fn duplicates(
     let Some((campaign_id, campaign_name, label)) = found else { return Ok(None) };
     let surplus = surplus(conn, field_id)?;
     let repeated: Vec<(String, i64)> = lead_values::table
-        .filter(lead_values::field_id.eq(field_id))
+        .filter(lead_values::field_id.eq(field_id).and(lead_values::normalized.ne("")))
         .group_by(lead_values::normalized)
         .having(count_star().gt(1))
         .select((lead_values::normalized, count_star()))
