@@ -207,3 +207,37 @@ test('dedupe is refused on a field whose values repeat, and the duplicates are l
   // Nothing changed: dedupe is still off.
   await expect(new CampaignSetup(page).fields.getByLabel('Dedupe on last_name')).not.toBeChecked();
 });
+
+test('the owner makes an intake key for a supplier, sees it once, and revokes it', async ({ page }) => {
+  const supplier = 'Quote Partners';
+  const crashes: string[] = [];
+  page.on('pageerror', (e) => crashes.push(e.message));
+  const shell = await logIn(page, 'owner@sendback.test');
+  await shell.link('Suppliers').click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Suppliers' })).toBeVisible();
+  const keys = page.getByRole('group', { name: `Intake keys of ${supplier}` });
+
+  // Made: the whole key is shown once, in a box that says so, with how to post a lead.
+  await keys.getByRole('button', { name: `Create intake key for ${supplier}` }).click();
+  const box = keys.getByRole('status').filter({ hasText: 'Copy this key now: it will not be shown again.' });
+  await expect(box).toBeVisible();
+  const key = (await box.locator('code.new-key').innerText()).trim();
+  expect(key).toMatch(/^sbk_[0-9a-f]+$/);
+  await expect(box).toContainText('POST /api/v1/lead');
+  const shown = `${key.slice(0, 12)}…`;
+  const row = keys.getByRole('row').filter({ hasText: shown });
+  await expect(row).toContainText('Never used');
+  await expect(page.getByRole('status').filter({ hasText: 'Intake key created.' })).toBeVisible();
+
+  // After a reload only its first characters are listed.
+  await gotoHydrated(page, page.url());
+  await expect(row).toBeVisible();
+  await expect(page.locator('code.new-key')).toHaveCount(0);
+  expect(await page.content()).not.toContain(key);
+
+  // Revoked: it says so, and there is nothing left to revoke.
+  await keys.getByRole('button', { name: `Revoke key ${shown}` }).click();
+  await expect(row).toContainText('Revoked');
+  await expect(keys.getByRole('button', { name: `Revoke key ${shown}` })).toHaveCount(0);
+  expect(crashes).toEqual([]);
+});

@@ -54,6 +54,9 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Measure All leads and lead page latency on a large SQLite database (builds it once).
     BenchPages(crate::bench_pages::PagesArgs),
+    /// Measure lead intake (`POST /api/v1/lead`) on a fresh SQLite database: leads/s and latency.
+    #[command(name = "bench-intake")]
+    BenchIntake(crate::bench_intake::IntakeArgs),
     /// Set up instances: `instance add` creates one and its owner (with a one-time password).
     #[command(subcommand)]
     Instance(crate::admin::InstanceCommand),

@@ -44,13 +44,17 @@ pub fn holder(conn: &mut DbConn, key: &str, now: NaiveDateTime) -> Result<Option
     if key.is_empty() || key.len() > MAX_KEY_CHARS {
         return Ok(None);
     }
-    let found: Option<(i64, i64, Option<i64>)> = api_keys::table
+    let found: Option<(i64, i64, Option<i64>, Option<NaiveDateTime>)> = api_keys::table
         .filter(api_keys::secret_hash.eq(hash(key)).and(api_keys::revoked_at.is_null()))
-        .select((api_keys::id, api_keys::instance_id, api_keys::supplier_id))
+        .select((api_keys::id, api_keys::instance_id, api_keys::supplier_id, api_keys::last_used_at))
         .first(conn)
         .optional()?;
-    let Some((key_id, instance_id, supplier_id)) = found else { return Ok(None) };
+    let Some((key_id, instance_id, supplier_id, last_used)) = found else { return Ok(None) };
     let stale = now - TimeDelta::minutes(1);
+    if last_used.is_some_and(|at| at >= stale) {
+        // Noted less than a minute ago: no write (on SQLite every write waits for the one lock).
+        return Ok(Some(KeyHolder { key_id, instance_id, supplier_id }));
+    }
     diesel::update(api_keys::table.filter(
         api_keys::id.eq(key_id).and(api_keys::last_used_at.is_null().or(api_keys::last_used_at.lt(stale))),
     ))

@@ -118,3 +118,31 @@ pub struct FieldDuplicates {
     /// The most repeated values, most first.
     pub values: Vec<DuplicateValue>,
 }
+
+/// A supplier's intake key as the Suppliers page lists it: never the key itself, only the
+/// characters shown to tell keys apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyView {
+    pub id: i64,
+    pub supplier_id: i64,
+    /// The first characters, e.g. `sbk_1a2b3c4d…`.
+    pub shown: String,
+    /// `YYYY-MM-DD HH:MM` UTC.
+    pub created_at: String,
+    /// `YYYY-MM-DD HH:MM` UTC; `None` if never used.
+    pub last_used_at: Option<String>,
+    pub revoked: bool,
+}
+
+/// A key just made: the only time the whole key is given out (so `Debug` leaves it out).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewKey {
+    pub id: i64,
+    pub key: String,
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey").field("id", &self.id).field("key", &"…").finish()
+    }
+}

@@ -1,13 +1,13 @@
 //! Owner-staff server functions for setting up the instance: clients, campaigns (fields, caps)
-//! and suppliers. Each requires owner staff (403), acts only within the caller's instance (ids
-//! of another instance are "not found"), and leaves the work — checks, the write, the audit row —
-//! to `db::setup`.
+//! and suppliers (with their intake keys). Each requires owner staff (403), acts only within the
+//! caller's instance (ids of another instance are "not found"), and leaves the work — checks, the
+//! write, the audit row — to `db::setup` (`db::keys` for keys).
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 use crate::domain::setup_view::{
-    CampaignDetail, CampaignSummary, ClientSummary, FieldDuplicates, SupplierSummary,
+    CampaignDetail, CampaignSummary, ClientSummary, FieldDuplicates, KeyView, NewKey, SupplierSummary,
 };
 use crate::error::AppError;
 
@@ -242,4 +242,42 @@ pub async fn set_supplier_campaigns(supplier_id: i64, campaign_ids: Vec<i64>) ->
         crate::db::setup::suppliers::set_campaigns(conn, actor, supplier_id, &campaign_ids, now)
     })
     .await
+}
+
+/// The intake keys of the instance's suppliers, newest first (never the keys themselves).
+#[server(endpoint = "supplier_keys")]
+pub async fn list_supplier_keys() -> Result<Vec<KeyView>, AppError> {
+    ssr::as_owner(|conn, actor, _| {
+        let at = |t: chrono::NaiveDateTime| t.format("%Y-%m-%d %H:%M").to_string();
+        let keys = crate::db::keys::supplier_keys(conn, actor.instance_id)?;
+        Ok(keys
+            .into_iter()
+            .map(|k| KeyView {
+                id: k.id,
+                supplier_id: k.supplier_id,
+                shown: k.shown,
+                created_at: at(k.created_at),
+                last_used_at: k.last_used_at.map(at),
+                revoked: k.revoked_at.is_some(),
+            })
+            .collect())
+    })
+    .await
+}
+
+/// Makes an intake key for a supplier; the answer is the only time the key is shown.
+#[server(endpoint = "create_supplier_key")]
+pub async fn create_supplier_key(supplier_id: i64) -> Result<NewKey, AppError> {
+    ssr::as_owner(move |conn, actor, now| {
+        let (id, key) = crate::db::keys::create_supplier_key(conn, actor, supplier_id, now)?;
+        Ok(NewKey { id, key })
+    })
+    .await
+}
+
+/// Revokes a supplier's intake key: it stops working at once.
+#[server(endpoint = "revoke_supplier_key")]
+pub async fn revoke_supplier_key(key_id: i64) -> Result<(), AppError> {
+    ssr::as_owner(move |conn, actor, now| crate::db::keys::revoke_supplier_key(conn, actor, key_id, now))
+        .await
 }

@@ -9,6 +9,7 @@
 mod support;
 
 mod intake;
+mod keys;
 mod login;
 mod pages;
 mod permissions;
