@@ -119,13 +119,7 @@ pub async fn change_password(current: String, new: String, repeat: Option<String
             AppError::Invalid { .. } => AppError::invalid("current", "That is not your current password."),
             other => other,
         })?;
-        let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash_password(&new))
-            .await
-            .map_err(|_| AppError::Internal)?
-            .map_err(|e| {
-                tracing::error!(error = %e, "hashing");
-                AppError::Internal
-            })?;
+        let hash = crate::auth::password::hash_off_thread(new).await?;
         let now = state.clock.now();
         let id = user.id;
         state.db(move |conn| crate::db::users::set_own_password(conn, &user, hash.as_str(), now)).await?;

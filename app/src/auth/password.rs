@@ -29,6 +29,18 @@ impl PasswordHashString {
 pub struct HashError(String);
 
 /// Hashes a password with a fresh random salt.
+/// Hashes on the blocking pool, for server functions: a failure is logged and answered as
+/// `AppError::Internal`.
+pub async fn hash_off_thread(password: String) -> Result<PasswordHashString, crate::error::AppError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|_| crate::error::AppError::Internal)?
+        .map_err(|e| {
+            tracing::error!(error = %e, "hashing");
+            crate::error::AppError::Internal
+        })
+}
+
 pub fn hash_password(password: &str) -> Result<PasswordHashString, HashError> {
     let hash: PasswordHash =
         Argon2::default().hash_password(password.as_bytes()).map_err(|e| HashError(e.to_string()))?;

@@ -114,28 +114,40 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<i
     };
     let Some(key) = key else { return Err(invalid_key()) };
     let now = state.clock.now();
-    let found = state.db(move |conn| keys::holder(conn, &key, now)).await.map_err(internal)?;
-    let Some(holder) = found else { return Err(invalid_key()) };
-    if holder.supplier_id.map(|s| s.to_string()).as_deref() != Some(sid) {
-        return Err(invalid_key());
-    }
-    state.db_or(move |conn| intake::receive(conn, holder, campaign_id, &params, now)).await.map_err(|e| {
-        match e {
-            IntakeError::UnknownCampaign => {
-                refuse(StatusCode::NOT_FOUND, "UNKNOWN_CAMPAIGN", "There is no campaign with this id.")
+    let sid = sid.to_owned();
+    // One connection for the key and the lead: a busy intake does not queue for the pool twice.
+    let received = state
+        .db_or(move |conn| {
+            let holder = keys::holder(conn, &key, now)?;
+            match holder {
+                Some(h) if h.supplier_id.map(|s| s.to_string()) == Some(sid) => {
+                    intake::receive(conn, h, campaign_id, &params, now).map(Some)
+                }
+                _ => Ok(None),
             }
-            IntakeError::SupplierNotAllowed => refuse(
-                StatusCode::FORBIDDEN,
-                "SUPPLIER_NOT_ALLOWED",
-                "This supplier may not send leads to this campaign.",
-            ),
-            IntakeError::InvalidField(f) => Refusal {
-                field: Some(f.field),
-                ..refuse(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD", f.message)
-            },
-            IntakeError::Db(e) => internal(e),
+        })
+        .await
+        .map_err(refusal)?;
+    received.ok_or_else(invalid_key)
+}
+
+/// A lead not taken, as the supplier is told.
+fn refusal(e: IntakeError) -> Refusal {
+    match e {
+        IntakeError::UnknownCampaign => {
+            refuse(StatusCode::NOT_FOUND, "UNKNOWN_CAMPAIGN", "There is no campaign with this id.")
         }
-    })
+        IntakeError::SupplierNotAllowed => refuse(
+            StatusCode::FORBIDDEN,
+            "SUPPLIER_NOT_ALLOWED",
+            "This supplier may not send leads to this campaign.",
+        ),
+        IntakeError::InvalidField(f) => Refusal {
+            field: Some(f.field),
+            ..refuse(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD", f.message)
+        },
+        IntakeError::Db(e) => internal(e),
+    }
 }
 
 fn internal(e: crate::db::DbError) -> Refusal {

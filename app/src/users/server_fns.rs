@@ -85,13 +85,7 @@ pub async fn create_client_user(
                 format!("Use at least {MIN_PASSWORD_LEN} characters for the initial password."),
             ));
         }
-        let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash_password(&password))
-            .await
-            .map_err(|_| AppError::Internal)?
-            .map_err(|e| {
-                tracing::error!(error = %e, "hashing");
-                AppError::Internal
-            })?;
+        let hash = crate::auth::password::hash_off_thread(password).await?;
         let now = state.clock.now();
         state
             .db_or(move |conn| -> Result<i64, AppError> {
