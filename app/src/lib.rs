@@ -8,6 +8,7 @@ pub mod account;
 pub mod components;
 pub mod domain;
 pub mod error;
+pub mod imports;
 pub mod leads;
 pub mod rejections;
 pub mod reports;
@@ -110,6 +111,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("leads") view=leads::AllLeadsPage ssr=ssr.clone()/>
                     <Route path=path!("leads/import-rejections") view=rejections::ImportRejectionsPage ssr=ssr.clone()/>
                     <Route path=path!("leads/import-rejections/tasks/:id") view=rejections::TaskPage ssr=ssr.clone()/>
+                    <Route path=path!("leads/import") view=imports::ImportLeadsPage ssr=ssr.clone()/>
+                    <Route path=path!("leads/import/:id") view=imports::ImportPage ssr=ssr.clone()/>
                     <Route path=path!("leads/:id") view=leads::LeadPage ssr=ssr.clone()/>
                     <Route path=path!("settings/clients") view=settings::ClientsPage ssr=ssr.clone()/>
                     <Route path=path!("settings/campaigns") view=settings::CampaignsPage ssr=ssr.clone()/>

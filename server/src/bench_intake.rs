@@ -206,13 +206,13 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Where the database lives: `--dir` (kept), or a fresh temporary directory removed on drop.
-struct WorkDir {
-    path: PathBuf,
+pub(crate) struct WorkDir {
+    pub(crate) path: PathBuf,
     remove: bool,
 }
 
 impl WorkDir {
-    fn new(dir: Option<PathBuf>) -> anyhow::Result<Self> {
+    pub(crate) fn new(dir: Option<PathBuf>) -> anyhow::Result<Self> {
         let (path, remove) = match dir {
             Some(dir) => (dir, false),
             None => {
@@ -237,15 +237,15 @@ impl Drop for WorkDir {
 }
 
 /// The campaign, supplier and key the leads are posted with.
-struct Target {
-    campaign_id: i64,
-    supplier_id: i64,
+pub(crate) struct Target {
+    pub(crate) campaign_id: i64,
+    pub(crate) supplier_id: i64,
     key: String,
 }
 
 /// Sets up an instance, client, campaign (email deduplicated, phone, first_name), a supplier
 /// linked to it, the optional daily cap and an intake key, as the command line would.
-fn set_up(conn: &mut db::DbConn, cap: Option<i64>) -> anyhow::Result<Target> {
+pub(crate) fn set_up(conn: &mut db::DbConn, cap: Option<i64>) -> anyhow::Result<Target> {
     let now = chrono::Utc::now().naive_utc();
     let hash = app::auth::password::hash_password("bench-intake-password")
         .map_err(|e| anyhow::anyhow!("hashing the owner's password: {e}"))?;

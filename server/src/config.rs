@@ -57,6 +57,9 @@ pub enum Command {
     /// Measure lead intake (`POST /api/v1/lead`) on a fresh SQLite database: leads/s and latency.
     #[command(name = "bench-intake")]
     BenchIntake(crate::bench_intake::IntakeArgs),
+    /// Measure a bulk lead import on SQLite: rows per second and peak RSS.
+    #[command(name = "bench-import")]
+    BenchImport(crate::bench_import::ImportArgs),
     /// Set up instances: `instance add` creates one and its owner (with a one-time password).
     #[command(subcommand)]
     Instance(crate::admin::InstanceCommand),

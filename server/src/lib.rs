@@ -42,7 +42,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/api/uploads", post(app::rejections::http::upload))
+        .route("/api/lead-uploads", post(app::imports::http::upload))
         .route("/api/v1/lead", post(app::intake::http::lead))
+        .route("/leads/import/{id}/results.csv", get(app::imports::http::results))
         .route("/leads/import-rejections/tasks/{id}/results.csv", get(app::rejections::http::results))
         .route("/reports/rejections.csv", get(app::reports::http::rejections_csv))
         .leptos_routes(&state, routes, move || shell(options.clone()))
@@ -123,7 +125,7 @@ fn is_cross_site_write(req: &Request) -> bool {
 /// server function reads them.
 async fn limit_server_fn_bodies(req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if !path.starts_with("/api/") || path == "/api/uploads" {
+    if !path.starts_with("/api/") || path == "/api/uploads" || path == "/api/lead-uploads" {
         return next.run(req).await;
     }
     let too_large = || (StatusCode::PAYLOAD_TOO_LARGE, "The request is too large.").into_response();

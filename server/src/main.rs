@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench;
+mod bench_import;
 mod bench_intake;
 mod bench_pages;
 mod config;
@@ -42,6 +43,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::main(args),
         Command::BenchPages(args) => bench_pages::main(args),
         Command::BenchIntake(args) => runtime.block_on(bench_intake::main(&cli.database, args)),
+        Command::BenchImport(args) => runtime.block_on(bench_import::main(&cli.database, args)),
         Command::Instance(admin::InstanceCommand::Add(args)) => {
             runtime.block_on(admin::add_instance(&cli.database, args))
         }

@@ -77,6 +77,7 @@ fn Shell(me: Me) -> impl IntoView {
                     })}
                     {me.is_owner.then(|| view! {
                         <li><A href="/leads/import-rejections">"Rejection tasks"</A></li>
+                        <li><A href="/leads/import">"Import leads"</A></li>
                     })}
                 </ul>
                 {me.is_owner.then(|| view! {

@@ -81,6 +81,12 @@ pub fn receive(
         if allowed == 0 {
             return Err(IntakeError::SupplierNotAllowed);
         }
+        if let DbConn::Pg(_) = conn {
+            // A bulk import of the campaign's leads holds this lock exclusively per batch.
+            diesel::sql_query("SELECT pg_advisory_xact_lock_shared($1)")
+                .bind::<BigInt, _>(campaign_lead_lock(campaign_id))
+                .execute(conn)?;
+        }
         let fields = load_fields(conn, campaign_id)?;
         let values = resolve(&fields, posted).map_err(IntakeError::InvalidField)?;
         let mut reason = invalid_reason(&fields, &values);
@@ -105,6 +111,8 @@ pub fn receive(
                 leads::received_at.eq(now),
                 leads::status.eq(status.as_str()),
                 leads::status_reason.eq(reason.as_deref()),
+                // A lead that took no cap unit has none to give back.
+                leads::cap_released.eq(status != LeadStatus::Received),
                 leads::updated_at.eq(now),
             ))
             .returning(leads::id)
@@ -123,8 +131,16 @@ pub fn receive(
     })
 }
 
+/// The key of the PostgreSQL transaction lock on a campaign's new leads: intake holds it shared
+/// (posted leads decide in parallel, under their per-value locks), a bulk import's batch holds it
+/// exclusively (its dedupe check covers the whole batch at once).
+pub fn campaign_lead_lock(campaign_id: i64) -> i64 {
+    // A namespace in the high bits keeps it apart from other advisory locks.
+    (0x5e4d_i64 << 48) | (campaign_id & 0xffff_ffff_ffff)
+}
+
 /// The campaign's fields; on PostgreSQL their rows are held `FOR SHARE` until the lead commits.
-fn load_fields(conn: &mut DbConn, campaign_id: i64) -> Result<Vec<FieldDef>, IntakeError> {
+pub(crate) fn load_fields(conn: &mut DbConn, campaign_id: i64) -> Result<Vec<FieldDef>, DbError> {
     if let DbConn::Pg(_) = conn {
         diesel::sql_query("SELECT id FROM campaign_fields WHERE campaign_id = $1 FOR SHARE")
             .bind::<BigInt, _>(campaign_id)
@@ -180,12 +196,12 @@ fn duplicate_reason(
 
 /// Takes one unit of each cap of the campaign that applies to the supplier, in the period of
 /// `now`; `false` (and nothing taken) when any is full.
-fn take_cap_units(
+pub(crate) fn take_cap_units(
     conn: &mut DbConn,
     campaign_id: i64,
     supplier_id: i64,
     now: NaiveDateTime,
-) -> Result<bool, IntakeError> {
+) -> Result<bool, DbError> {
     let applicable: Vec<(i64, String, i64)> = caps::table
         .filter(
             caps::campaign_id

@@ -230,6 +230,46 @@ diesel::table! {
 }
 
 diesel::table! {
+    lead_imports (id) {
+        id -> BigInt,
+        instance_id -> BigInt,
+        campaign_id -> BigInt,
+        supplier_id -> BigInt,
+        user_id -> BigInt,
+        upload_id -> BigInt,
+        field_columns -> Text,
+        received_at_column -> Nullable<BigInt>,
+        status_column -> Nullable<BigInt>,
+        reason_column -> Nullable<BigInt>,
+        apply_caps -> Bool,
+        delimiter -> Text,
+        status -> Text,
+        failure_reason -> Nullable<Text>,
+        rows_total -> Nullable<BigInt>,
+        rows_done -> BigInt,
+        leads_created -> BigInt,
+        rows_refused -> BigInt,
+        cursor_offset -> BigInt,
+        cursor_line -> BigInt,
+        chunks -> BigInt,
+        claimed_by -> Nullable<Text>,
+        heartbeat_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// One batch's results-CSV records of a lead import, in file order.
+    lead_import_chunks (import_id, chunk) {
+        import_id -> BigInt,
+        chunk -> BigInt,
+        body -> Text,
+    }
+}
+
+diesel::table! {
     lead_status_history (id) {
         id -> BigInt,
         lead_id -> BigInt,
@@ -283,6 +323,11 @@ diesel::joinable!(rejection_task_chunks -> rejection_tasks (task_id));
 diesel::joinable!(rejection_task_results -> rejection_tasks (task_id));
 diesel::joinable!(rejection_tasks -> campaigns (campaign_id));
 diesel::joinable!(rejection_tasks -> uploads (upload_id));
+diesel::joinable!(lead_imports -> campaigns (campaign_id));
+diesel::joinable!(lead_imports -> suppliers (supplier_id));
+diesel::joinable!(lead_imports -> users (user_id));
+diesel::joinable!(lead_imports -> uploads (upload_id));
+diesel::joinable!(lead_import_chunks -> lead_imports (import_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     instances,
@@ -304,6 +349,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     rejection_tasks,
     rejection_task_chunks,
     rejection_task_results,
+    lead_imports,
+    lead_import_chunks,
     lead_status_history,
     sessions,
     login_failures,

@@ -6,6 +6,7 @@ pub mod caps;
 pub mod identifiers;
 pub mod intake;
 pub mod lead;
+pub mod lead_import;
 pub mod messages;
 pub mod setup;
 pub mod setup_view;

@@ -2,6 +2,7 @@
 //! rejection tasks in the database (`task`) and the worker that runs them.
 
 pub mod csv_file;
+pub mod lead_import;
 pub mod planner;
 pub mod task;
 pub mod uploads;

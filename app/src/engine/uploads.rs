@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use sha2::Digest;
 
-use crate::db::schema::{rejection_tasks, uploads};
+use crate::db::schema::{lead_imports, rejection_tasks, uploads};
 use crate::db::users::UserContext;
 use crate::db::{DbConn, DbError};
 
@@ -137,7 +137,7 @@ pub fn upload_local_file(
     })
 }
 
-/// Uploads no task uses, received before `before`, are deleted with their files (a user who
+/// Uploads no task or lead import uses, received before `before`, are deleted with their files (a user who
 /// chose a file and never started a task); so are partial files of uploads interrupted before
 /// `before`. Returns how many uploads went.
 pub fn prune_unused_uploads(
@@ -150,13 +150,23 @@ pub fn prune_unused_uploads(
         .filter(diesel::dsl::not(diesel::dsl::exists(
             rejection_tasks::table.filter(rejection_tasks::upload_id.eq(uploads::id)),
         )))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            lead_imports::table.filter(lead_imports::upload_id.eq(uploads::id)),
+        )))
         .select((uploads::id, uploads::storage_key))
         .load(conn)?;
     for (id, key) in &unused {
         // The row first: a file without a row is harmless, a row without its file is not.
-        let deleted = diesel::delete(uploads::table.filter(uploads::id.eq(id)).filter(diesel::dsl::not(
-            diesel::dsl::exists(rejection_tasks::table.filter(rejection_tasks::upload_id.eq(uploads::id))),
-        )))
+        let deleted = diesel::delete(
+            uploads::table
+                .filter(uploads::id.eq(id))
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    rejection_tasks::table.filter(rejection_tasks::upload_id.eq(uploads::id)),
+                )))
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    lead_imports::table.filter(lead_imports::upload_id.eq(uploads::id)),
+                ))),
+        )
         .execute(conn)?;
         if deleted == 1 {
             let _ = std::fs::remove_file(storage.path_of(key));

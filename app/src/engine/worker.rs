@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::lead_import::{self, ImportRunner};
 use super::task::{self, RunEnd, RunLimits, Runner};
 use super::uploads::Storage;
 use crate::clock::SharedClock;
@@ -33,11 +34,12 @@ impl Worker {
         }
     }
 
-    /// Claims and runs one task; `None` when there was nothing to do.
+    /// Claims and runs one rejection task or, when none waits, one lead import; `None` when
+    /// there was nothing to do.
     pub fn run_one(&self, limits: RunLimits) -> Result<Option<(i64, RunEnd)>, db::DbError> {
         let mut conn = self.pool.get()?;
         let Some(task_id) = task::claim_next(&mut conn, &self.id, self.clock.now())? else {
-            return Ok(None);
+            return self.run_one_import(&mut conn, limits);
         };
         tracing::info!(task_id, worker = %self.id, "running rejection task");
         let runner = Runner {
@@ -50,6 +52,24 @@ impl Worker {
         let end = runner.run(&mut conn, task_id, limits)?;
         tracing::info!(task_id, ?end, "rejection task ended");
         Ok(Some((task_id, end)))
+    }
+
+    /// Claims and runs one lead import; `None` when none waits.
+    fn run_one_import(
+        &self,
+        conn: &mut db::DbConn,
+        limits: RunLimits,
+    ) -> Result<Option<(i64, RunEnd)>, db::DbError> {
+        let Some(import_id) = lead_import::claim_next(conn, &self.id, self.clock.now())? else {
+            return Ok(None);
+        };
+        tracing::info!(import_id, worker = %self.id, "running lead import");
+        let mut runner = ImportRunner::new(&self.storage, &self.id, &*self.clock);
+        runner.stop = Some(&self.stop);
+        runner.batch_rows = self.batch_rows.min(lead_import::DEFAULT_BATCH_ROWS);
+        let end = runner.run(conn, import_id, limits.max_batches)?;
+        tracing::info!(import_id, ?end, "lead import ended");
+        Ok(Some((import_id, end)))
     }
 
     /// Runs tasks until `shutdown` resolves; idles with a short poll when there is no work.

@@ -376,7 +376,7 @@ pub fn RejectionForm(campaigns: Vec<RejectionCampaign>, max_upload_bytes: u64) -
 }
 
 #[component]
-fn FilePreview(preview: UploadPreview) -> impl IntoView {
+pub(crate) fn FilePreview(preview: UploadPreview) -> impl IntoView {
     let size = if preview.size_bytes >= 1024 * 1024 {
         format!("{:.1} MB", preview.size_bytes as f64 / (1024.0 * 1024.0))
     } else {

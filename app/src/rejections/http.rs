@@ -35,11 +35,11 @@ pub struct UploadQuery {
     name: String,
 }
 
-fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(UploadRefusal { error: message.into() })).into_response()
 }
 
-fn refuse_app(err: &AppError) -> Response {
+pub(crate) fn refuse_app(err: &AppError) -> Response {
     let status = StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let message = match err {
         AppError::Forbidden => super::NO_PERMISSION.to_owned(),
@@ -49,7 +49,7 @@ fn refuse_app(err: &AppError) -> Response {
 }
 
 /// The signed-in user, or the response refusing the request.
-async fn signed_in(state: &AppState, session: &Session) -> Result<UserContext, Response> {
+pub(crate) async fn signed_in(state: &AppState, session: &Session) -> Result<UserContext, Response> {
     match user_of_session(state, session).await {
         Ok(Some(user)) => Ok(user),
         Ok(None) => Err(refuse_app(&AppError::Unauthenticated)),
@@ -84,11 +84,24 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    receive_upload(state, session, query, headers, body, may_reject).await
+}
+
+/// Stores the request body as the signed-in user's upload when `allowed` lets the user upload
+/// (a rejection file, or a lead import's file), and answers with the preview.
+pub(crate) async fn receive_upload(
+    state: AppState,
+    session: Session,
+    query: UploadQuery,
+    headers: HeaderMap,
+    body: Body,
+    allowed: fn(&UserContext) -> Result<(), AppError>,
+) -> Response {
     let user = match signed_in(&state, &session).await {
         Ok(user) => user,
         Err(response) => return response,
     };
-    if let Err(err) = may_reject(&user) {
+    if let Err(err) = allowed(&user) {
         return refuse_app(&err);
     }
     let limit = state.uploads.max_bytes;
@@ -229,19 +242,29 @@ pub async fn results(State(state): State<AppState>, session: Session, Path(task_
         Ok(false) => return refuse_app(&AppError::NotFound),
         Err(err) => return refuse_app(&AppError::from(err)),
     }
+    csv_download(&state, format!("sendback-task-{task_id}-results.csv"), move |conn, out| {
+        crate::engine::task::write_results_csv(conn, task_id, out)
+    })
+}
+
+/// A CSV download written by `write` on the blocking pool and streamed in 64 KB chunks (a client
+/// that stops reading stops the writer).
+pub(crate) fn csv_download<F>(state: &AppState, file_name: String, write: F) -> Response
+where
+    F: FnOnce(&mut crate::db::DbConn, &mut dyn Write) -> Result<(), crate::db::DbError> + Send + 'static,
+{
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
     let pool = state.pool.clone();
+    let name = file_name.clone();
     tokio::task::spawn_blocking(move || {
         let mut out = ChannelWriter { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) };
-        let written = pool
-            .get()
-            .map_err(crate::db::DbError::from)
-            .and_then(|mut conn| crate::engine::task::write_results_csv(&mut conn, task_id, &mut out));
+        let written =
+            pool.get().map_err(crate::db::DbError::from).and_then(|mut conn| write(&mut conn, &mut out));
         if let Err(err) = written.and_then(|()| {
             out.flush()
                 .map_err(|source| crate::db::DbError::File { what: "sending the results file", source })
         }) {
-            tracing::error!(error = %err, task_id, "writing the results file");
+            tracing::error!(error = %err, file = name, "writing a CSV download");
             let _ = tx.blocking_send(Err(std::io::Error::other("the results file could not be written")));
         }
     });
@@ -251,10 +274,7 @@ pub async fn results(State(state): State<AppState>, session: Session, Path(task_
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"sendback-task-{task_id}-results.csv\""),
-            ),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
         ],
         Body::from_stream(stream),
     )

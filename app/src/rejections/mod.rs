@@ -2,14 +2,14 @@
 //! page. Client users without "Reject Leads as a Client" get an explanation of who can enable
 //! it; the server refuses their calls whatever the page shows. Owner staff see every task.
 
-mod form;
+pub(crate) mod form;
 #[cfg(feature = "ssr")]
 pub mod http;
 pub mod model;
 pub mod server_fns;
 mod task_page;
 #[cfg(feature = "hydrate")]
-mod upload;
+pub(crate) mod upload;
 
 pub use model::{
     AffectedLead, IdentifierChoice, Outcome, PreviewSummary, TaskForm, TaskOptions, TaskStatus, TaskSummary,

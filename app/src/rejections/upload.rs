@@ -5,6 +5,11 @@ use super::model::{UploadPreview, UploadRefusal};
 
 /// Sends `file` to `POST /api/uploads`; `Err` is the message to show.
 pub async fn send(file: web_sys::File) -> Result<UploadPreview, String> {
+    send_to(file, "/api/uploads").await
+}
+
+/// Sends `file` to `POST <endpoint>?name=…`; `Err` is the message to show.
+pub async fn send_to(file: web_sys::File, endpoint: &str) -> Result<UploadPreview, String> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
 
@@ -14,7 +19,7 @@ pub async fn send(file: web_sys::File) -> Result<UploadPreview, String> {
     init.set_method("POST");
     init.set_body(&file.clone().into());
     let name: String = js_sys::encode_uri_component(&file.name()).into();
-    let reply = JsFuture::from(window.fetch_with_str_and_init(&format!("/api/uploads?name={name}"), &init))
+    let reply = JsFuture::from(window.fetch_with_str_and_init(&format!("{endpoint}?name={name}"), &init))
         .await
         .map_err(|_| unreachable())?;
     let reply: web_sys::Response = reply.dyn_into().map_err(|_| unreachable())?;

@@ -11,6 +11,7 @@ mod support;
 
 mod claims;
 mod intake;
+mod lead_import;
 mod migration;
 mod options;
 mod outcomes;

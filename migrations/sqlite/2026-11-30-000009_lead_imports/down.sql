@@ -1,0 +1,2 @@
+DROP TABLE lead_import_chunks;
+DROP TABLE lead_imports;
