@@ -116,6 +116,7 @@ fn results(env: &Env, import_id: i64) -> String {
     String::from_utf8(out).expect("utf-8")
 }
 
+type HistoryRow = (String, Option<String>, String, Option<i64>, chrono::NaiveDateTime);
 type LeadRow = (i64, String, String, Option<String>, chrono::NaiveDateTime, bool);
 
 fn leads_of(env: &Env, campaign: i64) -> Vec<LeadRow> {
@@ -215,18 +216,17 @@ fn rows_become_leads_or_are_refused_with_their_reason() {
             ("completed", Some(9), 9, 3, 6),
             "{label}"
         );
-        let history: Vec<(String, Option<String>, String, Option<i64>, chrono::NaiveDateTime)> =
-            lead_status_history::table
-                .filter(lead_status_history::lead_id.eq(jo.0))
-                .select((
-                    lead_status_history::to_status,
-                    lead_status_history::reason,
-                    lead_status_history::source,
-                    lead_status_history::actor_user_id,
-                    lead_status_history::changed_at,
-                ))
-                .load(&mut conn)
-                .expect("history");
+        let history: Vec<HistoryRow> = lead_status_history::table
+            .filter(lead_status_history::lead_id.eq(jo.0))
+            .select((
+                lead_status_history::to_status,
+                lead_status_history::reason,
+                lead_status_history::source,
+                lead_status_history::actor_user_id,
+                lead_status_history::changed_at,
+            ))
+            .load(&mut conn)
+            .expect("history");
         assert_eq!(
             history,
             [("received".into(), Some(format!("Lead import {id}")), "intake".into(), Some(t.owner.id), jo.4)],

@@ -126,12 +126,14 @@ pub fn import_view(
     }))
 }
 
+type SummaryRow = (i64, String, String, String, NaiveDateTime, String, i64, i64, i64);
+
 /// The instance's latest imports, newest first (owner staff only).
 pub fn recent_imports(conn: &mut DbConn, user: &UserContext) -> Result<Vec<ImportSummary>, DbError> {
     if user.role != Role::OwnerStaff {
         return Ok(Vec::new());
     }
-    let rows: Vec<(i64, String, String, String, NaiveDateTime, String, i64, i64, i64)> = lead_imports::table
+    let rows: Vec<SummaryRow> = lead_imports::table
         .inner_join(uploads::table)
         .inner_join(campaigns::table)
         .inner_join(suppliers::table)
@@ -189,12 +191,15 @@ pub fn write_results_csv(conn: &mut DbConn, import_id: i64, mut out: impl Write)
     Ok(())
 }
 
+/// Suppliers as (id, name).
+type Suppliers = Vec<(i64, String)>;
+
 /// The instance's campaigns with their fields and suppliers, and its suppliers, for the import
 /// form (owner staff only: the caller checks).
 pub fn import_setup(
     conn: &mut DbConn,
     user: &UserContext,
-) -> Result<(Vec<ImportCampaign>, Vec<(i64, String)>), DbError> {
+) -> Result<(Vec<ImportCampaign>, Suppliers), DbError> {
     let rows: Vec<(i64, String, String)> = campaigns::table
         .inner_join(clients::table)
         .filter(campaigns::instance_id.eq(user.instance_id))
