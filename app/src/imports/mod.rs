@@ -344,6 +344,8 @@ fn ImportForm(setup: ImportSetup) -> impl IntoView {
             </div>
         </form>
     }
+    // A deep view type: erased here so the page that holds it stays shallow for the compiler.
+    .into_any()
 }
 
 #[component]

@@ -382,3 +382,66 @@ fn imports_are_refused_before_anything_runs() {
         assert_eq!(none, 0, "{label}: nothing was queued");
     }
 }
+
+#[test]
+fn an_import_and_parallel_intake_never_both_take_a_value() {
+    for env in Env::all() {
+        let label = env.db.label;
+        let t = set_up(&env, None);
+        let emails: Vec<String> = (0..120).map(|i| format!("race{i}@example.com")).collect();
+        let mut file = String::from("email\n");
+        for e in &emails {
+            file.push_str(e);
+            file.push('\n');
+        }
+        let up = upload(&env, &t.owner, "race.csv", &file);
+        let id = submit(&env, &t.owner, &t.form(up, vec![ColumnUse::Field(t.fields[0])], false))
+            .expect("submitted");
+        let (_, key) =
+            app::db::keys::create_supplier_key(&mut env.conn(), Actor::from(&t.owner), t.supplier, now())
+                .expect("key");
+        let holder = app::db::keys::holder(&mut env.conn(), &key, now()).expect("lookup").expect("key");
+        let barrier = std::sync::Barrier::new(3);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                barrier.wait();
+                run_all(&env, 10);
+            });
+            for half in 0..2 {
+                let (env, emails, barrier) = (&env, &emails, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    // From opposite ends, so both meet the import in the middle.
+                    let order: Vec<&String> =
+                        if half == 0 { emails.iter().collect() } else { emails.iter().rev().collect() };
+                    for e in order {
+                        let posted = vec![("email".to_owned(), e.clone())];
+                        app::db::intake::receive(&mut env.conn(), holder, t.campaign, &posted, now())
+                            .expect("stored");
+                    }
+                });
+            }
+        });
+        let mut conn = env.conn();
+        for e in &emails {
+            let holders: i64 = lead_values::table
+                .filter(lead_values::field_id.eq(t.fields[0]).and(lead_values::normalized.eq(e)))
+                .count()
+                .get_result(&mut conn)
+                .expect("count");
+            assert_eq!(holders, 1, "{label}: {e} is held by {holders} leads");
+        }
+        let (created, refused): (i64, i64) = lead_imports::table
+            .find(id)
+            .select((lead_imports::leads_created, lead_imports::rows_refused))
+            .first(&mut conn)
+            .expect("import");
+        assert_eq!(created + refused, 120, "{label}");
+        let received: i64 = leads::table
+            .filter(leads::campaign_id.eq(t.campaign).and(leads::status.eq("received")))
+            .count()
+            .get_result(&mut conn)
+            .expect("count");
+        assert_eq!(received, 120, "{label}: each email received once ({created} by the import)");
+    }
+}

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod imports;
 mod intake;
 mod keys;
 mod login;

@@ -174,7 +174,19 @@ impl TestApp {
 
     /// Sends a file to the upload endpoint, as the page does.
     pub async fn upload(&self, name: &str, body: Vec<u8>, cookie: Option<&str>, length: bool) -> Reply {
-        let mut req = Request::post(format!("/api/uploads?name={}", urlencode(name)))
+        self.upload_to("/api/uploads", name, body, cookie, length).await
+    }
+
+    /// Sends a file to an upload endpoint (`/api/uploads`, `/api/lead-uploads`).
+    pub async fn upload_to(
+        &self,
+        endpoint: &str,
+        name: &str,
+        body: Vec<u8>,
+        cookie: Option<&str>,
+        length: bool,
+    ) -> Reply {
+        let mut req = Request::post(format!("{endpoint}?name={}", urlencode(name)))
             .header(header::HOST, "127.0.0.1:3000")
             .header(header::CONTENT_TYPE, "text/csv");
         if length {

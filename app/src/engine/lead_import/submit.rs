@@ -133,6 +133,28 @@ pub fn submit(
     let checked = check(conn, storage, user, form)?;
     let field_columns = serde_json::to_string(&checked.layout.field_columns(&checked.fields))
         .map_err(|e| DbError::Inconsistent(e.to_string()))?;
+    let queued = queue(conn, user, form, &checked, &field_columns, now);
+    match queued {
+        // Two starts of one upload at once (PostgreSQL): the other one queued it.
+        Err(ImportError::Db(DbError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )))) => Ok(lead_imports::table
+            .filter(lead_imports::upload_id.eq(checked.upload.id))
+            .select(lead_imports::id)
+            .first(conn)?),
+        other => other,
+    }
+}
+
+fn queue(
+    conn: &mut DbConn,
+    user: &UserContext,
+    form: &ImportForm,
+    checked: &Checked,
+    field_columns: &str,
+    now: NaiveDateTime,
+) -> Result<i64, ImportError> {
     write_transaction(conn, |conn| {
         let existing: Option<i64> = lead_imports::table
             .filter(lead_imports::upload_id.eq(checked.upload.id))
@@ -150,7 +172,7 @@ pub fn submit(
                 lead_imports::supplier_id.eq(checked.supplier_id),
                 lead_imports::user_id.eq(user.id),
                 lead_imports::upload_id.eq(checked.upload.id),
-                lead_imports::field_columns.eq(&field_columns),
+                lead_imports::field_columns.eq(field_columns),
                 lead_imports::received_at_column.eq(to_i64(checked.layout.received_at)),
                 lead_imports::status_column.eq(to_i64(checked.layout.status)),
                 lead_imports::reason_column.eq(to_i64(checked.layout.reason)),
