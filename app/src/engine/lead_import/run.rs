@@ -22,7 +22,7 @@ use crate::domain::intake::FieldDef;
 use crate::domain::lead_import::{Layout, PlannedLead, plan_row};
 use crate::domain::status::LeadStatus;
 use crate::engine::csv_file::{FileRefusal, RowReader};
-use crate::engine::task::{RunEnd, STALE_AFTER};
+use crate::engine::task::{RunEnd, STALE_AFTER, spreadsheet_safe};
 use crate::engine::uploads::Storage;
 
 pub(super) use crate::db::intake::load_fields;
@@ -433,7 +433,7 @@ impl ImportRunner<'_> {
                     String::new(),
                     String::new(),
                     String::new(),
-                    message.clone(),
+                    spreadsheet_safe(message).into_owned(),
                 ],
                 Decided::Lead { line, lead } => {
                     let (id, uid) = (ids[next], &uids[next]);
@@ -476,7 +476,7 @@ impl ImportRunner<'_> {
                         id.to_string(),
                         uid.clone(),
                         lead.status.label().into(),
-                        lead.reason.clone().unwrap_or_default(),
+                        spreadsheet_safe(lead.reason.as_deref().unwrap_or_default()).into_owned(),
                     ]
                 }
             };
