@@ -201,6 +201,7 @@ fn history_of(conn: &mut DbConn, id: i64, supplier: &str) -> Result<Vec<HistoryL
             let by = match (source.as_str(), &actor, task_id) {
                 ("rejection_task", Some(name), Some(task)) => format!("{name}, rejection task {task}"),
                 ("rejection_task", None, Some(task)) => format!("Rejection task {task}"),
+                ("intake", Some(name), _) => format!("{name}, lead import"),
                 ("intake", ..) => "Lead intake".to_owned(),
                 ("supplier", ..) => format!("Supplier {supplier}"),
                 (_, Some(name), _) => name.clone(),
