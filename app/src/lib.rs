@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 pub mod account;
+pub mod api_keys;
 pub mod components;
 pub mod domain;
 pub mod error;
@@ -16,6 +17,8 @@ pub mod settings;
 pub mod status;
 pub mod users;
 
+#[cfg(feature = "ssr")]
+pub mod api;
 #[cfg(feature = "ssr")]
 pub mod auth;
 #[cfg(feature = "ssr")]
@@ -119,6 +122,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("settings/campaigns/:id") view=settings::CampaignPage ssr=ssr.clone()/>
                     <Route path=path!("settings/campaigns/:id/fields/:field/duplicates") view=settings::DuplicatesPage ssr=ssr.clone()/>
                     <Route path=path!("settings/suppliers") view=settings::SuppliersPage ssr=ssr.clone()/>
+                    <Route path=path!("settings/api-keys") view=api_keys::ApiKeysPage ssr=ssr.clone()/>
                     <Route path=path!("users") view=users::UsersPage ssr=ssr.clone()/>
                     <Route path=path!("reports") view=reports::ReportsPage ssr=ssr/>
                 </ParentRoute>

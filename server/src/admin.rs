@@ -1,5 +1,5 @@
 //! The set-up commands an operator (or a deployment script) runs on the server: `sendback
-//! instance|client|campaign|supplier add`. Each opens (and migrates) the database, makes one
+//! instance|client|campaign|supplier add`, and the keys (`supplier-key create`, `api-key create`). Each opens (and migrates) the database, makes one
 //! change through `app::db::setup` (audited as the command line) and prints what it made.
 
 use anyhow::{Context as _, anyhow};
@@ -257,6 +257,53 @@ pub async fn create_supplier_key(database: &DatabaseArgs, args: SupplierKeyCreat
         "created intake key {id} for supplier {supplier_id} {:?}; it is shown only now, keep it secret:",
         args.supplier.trim()
     );
+    println!("{key}");
+    Ok(())
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ApiKeyCommand {
+    /// Make an API key for a client user and print it (it is shown only this once).
+    Create(ApiKeyCreate),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApiKeyCreate {
+    /// The client user's email address.
+    #[arg(long)]
+    pub email: String,
+    /// What the key is for (shown on the API keys page), e.g. "CRM".
+    #[arg(long)]
+    pub name: String,
+}
+
+/// `sendback api-key create`: the key alone on standard output, for scripts. The key acts as the
+/// user, so the user must be a client user holding "Reject Leads as a Client".
+pub async fn create_api_key(database: &DatabaseArgs, args: ApiKeyCreate) -> anyhow::Result<()> {
+    let pool = crate::open_pool(database).await?;
+    let email = args.email.trim().to_lowercase();
+    let wanted = email.clone();
+    let user = db::run(&pool, move |conn| match app::db::users::find_for_login(conn, &wanted)? {
+        Some(row) => app::db::users::load_context(conn, row.id),
+        None => Ok(None),
+    })
+    .await
+    .context("looking up the user")?
+    .ok_or_else(|| anyhow!("there is no user with the email address {email:?}"))?;
+    if user.role != app::db::users::Role::ClientUser {
+        return Err(anyhow!("{email:?} is owner staff: API keys are for client users"));
+    }
+    if !user.can_reject_leads {
+        return Err(anyhow!(
+            "{email:?} does not hold Reject Leads as a Client: grant it first (a key would be refused)"
+        ));
+    }
+    let name = args.name;
+    let (id, key) = db::run_or(&pool, move |conn| {
+        app::db::keys::create_client_key(conn, Actor::command_line(user.instance_id), &user, &name, now())
+    })
+    .await?;
+    eprintln!("created API key {id} for {email:?}; it is shown only now, keep it secret:");
     println!("{key}");
     Ok(())
 }

@@ -75,6 +75,9 @@ pub enum Command {
     /// Supplier intake keys: `supplier-key create` prints a new key.
     #[command(subcommand, name = "supplier-key")]
     SupplierKey(crate::admin::SupplierKeyCommand),
+    /// Client users' API keys: `api-key create` prints a new key.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(crate::admin::ApiKeyCommand),
     /// Write the sample rejection CSV files that match the demo data.
     Samples {
         #[arg(long, default_value = "samples")]
@@ -113,6 +116,12 @@ pub struct ServeArgs {
     /// the client. From any other peer the header is ignored.
     #[arg(long = "trusted-proxy", env = "SENDBACK_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Requests a second one API key may send to `/api/v1/…`, on average.
+    #[arg(long, env = "SENDBACK_API_RATE_PER_SECOND", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_rate_per_second: u32,
+    /// Requests one API key may send at once after a quiet spell.
+    #[arg(long, env = "SENDBACK_API_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_burst: u32,
 }
 
 /// `http://…` or `https://…`, without a trailing slash.
@@ -160,6 +169,8 @@ impl Default for ServeArgs {
             max_upload_mb: 256,
             public_url: None,
             trusted_proxies: Vec::new(),
+            api_rate_per_second: 20,
+            api_burst: 100,
         }
     }
 }
@@ -201,5 +212,14 @@ mod tests {
         assert_eq!(nets, ["10.0.0.0/8", "::1/128"]);
         assert!(serve(&["--trusted-proxy", "proxy.example"]).is_err());
         assert!(serve(&[]).expect("args").network_settings().trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn api_keys_may_send_20_requests_a_second_in_bursts_of_100_unless_told_otherwise() {
+        let default = serve(&[]).expect("args");
+        assert_eq!((default.api_rate_per_second, default.api_burst), (20, 100));
+        let set = serve(&["--api-rate-per-second", "5", "--api-burst", "10"]).expect("args");
+        assert_eq!((set.api_rate_per_second, set.api_burst), (5, 10));
+        assert!(serve(&["--api-burst", "0"]).is_err());
     }
 }

@@ -59,6 +59,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SupplierKey(admin::SupplierKeyCommand::Create(args)) => {
             runtime.block_on(admin::create_supplier_key(&cli.database, args))
         }
+        Command::ApiKey(admin::ApiKeyCommand::Create(args)) => {
+            runtime.block_on(admin::create_api_key(&cli.database, args))
+        }
         Command::Samples { out } => {
             let files = db::seed::write_samples(&out, chrono::Utc::now().naive_utc())
                 .with_context(|| format!("writing samples to {}", out.display()))?;
@@ -139,6 +142,10 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
             "the browser bundle is missing: pages render but will not become interactive (run `make build`)"
         );
     }
+    app::api::auth::set_api_limits(app::api::auth::ApiLimits {
+        per_second: args.api_rate_per_second,
+        burst: args.api_burst,
+    });
     let mut uploads = app::state::UploadSettings::new(database.data_dir.join("uploads"));
     uploads.max_bytes = args.max_upload_mb * 1024 * 1024;
     // The first log-in with an unknown email must not pay for building the dummy hash.

@@ -448,3 +448,58 @@ async fn a_fresh_postgres_database_is_set_up_by_the_commands_and_takes_a_rejecti
         set_up_and_reject(db).await;
     }
 }
+
+/// `sendback api-key create` on the demo data: the key alone on standard output, stored only as
+/// its hash, audited as the command line, and working on the API; refusals for an unknown email,
+/// owner staff, a user without the permission and an empty name.
+async fn api_key_create(db: TestDb) {
+    db.ok(&["seed"]);
+    let out = db.ok(&["api-key", "create", "--email", "client@sendback.test", "--name", "CRM"]);
+    let key = out.trim();
+    assert!(key.starts_with("sbk_") && key.len() == 47 && out.lines().count() == 1, "{out}");
+    let create =
+        |email: &'static str, name: &'static str| ["api-key", "create", "--email", email, "--name", name];
+    db.refused(&create("nobody@sendback.test", "CRM"), "there is no user");
+    db.refused(&create("owner@sendback.test", "CRM"), "owner staff");
+    db.refused(&create("viewer@sendback.test", "CRM"), "Reject Leads as a Client");
+    db.refused(&create("client@sendback.test", "  "), "Enter the key's name");
+
+    let app = Server::new(&db);
+    let req = Request::get("/api/v1/me")
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .body(Body::empty())
+        .expect("request");
+    let r = app.send(req, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let me: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    assert_eq!(
+        (me["user"]["email"].as_str(), me["client"]["name"].as_str()),
+        (Some("client@sendback.test"), Some("Acme Insurance"))
+    );
+    let mut conn = app.state.pool.get().expect("conn");
+    let stored: Vec<(Option<String>, String)> = app::db::schema::api_keys::table
+        .select((app::db::schema::api_keys::name, app::db::schema::api_keys::secret_hash))
+        .load(&mut conn)
+        .expect("keys");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].0.as_deref(), Some("CRM"));
+    assert!(!stored[0].1.contains(&key[4..]));
+    let audited: Vec<(String, Option<i64>)> = app::db::schema::audit_log::table
+        .filter(app::db::schema::audit_log::action.like("api_key.%"))
+        .select((app::db::schema::audit_log::action, app::db::schema::audit_log::actor_user_id))
+        .load(&mut conn)
+        .expect("audit");
+    assert_eq!(audited, [("api_key.create".to_owned(), None)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_key_create_prints_a_working_key_on_sqlite() {
+    api_key_create(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_key_create_prints_a_working_key_on_postgres() {
+    if let Some(db) = TestDb::postgres() {
+        api_key_create(db).await;
+    }
+}

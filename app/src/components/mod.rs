@@ -74,6 +74,7 @@ fn Shell(me: Me) -> impl IntoView {
                     <li><A href="/leads" exact=true>"All leads"</A></li>
                     {me.can_reject_leads.then(|| view! {
                         <li><A href="/leads/import-rejections">"Import Rejections"</A></li>
+                        <li><A href="/settings/api-keys">"API keys"</A></li>
                     })}
                     {me.is_owner.then(|| view! {
                         <li><A href="/leads/import-rejections">"Rejection tasks"</A></li>
@@ -86,6 +87,7 @@ fn Shell(me: Me) -> impl IntoView {
                         <li><A href="/settings/clients">"Clients"</A></li>
                         <li><A href="/settings/campaigns">"Campaigns"</A></li>
                         <li><A href="/settings/suppliers">"Suppliers"</A></li>
+                        <li><A href="/settings/api-keys">"API keys"</A></li>
                         <li><A href="/users">"Users"</A></li>
                         <li><A href="/reports">"Reports"</A></li>
                     </ul>

@@ -66,6 +66,7 @@ diesel::table! {
         created_at -> Timestamp,
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        name -> Nullable<Text>,
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod api_keys;
 mod imports;
 mod intake;
 mod keys;
