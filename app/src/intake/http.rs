@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::db::intake::{self, IntakeError};
-use crate::db::{DbConn, keys};
+use crate::db::keys;
 use crate::state::AppState;
 
 /// An intake error: the HTTP status, the code suppliers' software reads, and a message.
@@ -93,9 +93,6 @@ pub async fn lead(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     }
 }
 
-/// One posted lead at a time writes to a SQLite database (a fair, first-come queue).
-static SQLITE_WRITERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-
 async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<intake::Received, Refusal> {
     let params = parameters(headers, body)?;
     let Some(cid) = single(&params, "cid") else {
@@ -121,14 +118,6 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<i
     // One connection for the key and the lead: a busy intake does not queue for the pool twice.
     let received = state
         .db_or(move |conn| {
-            // On SQLite writers run one at a time anyway: queue them in arrival order here
-            // rather than in SQLite's busy handler, which sleeps and retries (a long tail).
-            let _turn = match conn {
-                DbConn::Sqlite(_) => {
-                    Some(tokio::runtime::Handle::current().block_on(SQLITE_WRITERS.acquire()))
-                }
-                DbConn::Pg(_) => None,
-            };
             let holder = keys::holder(conn, &key, now)?;
             match holder {
                 Some(h) if h.supplier_id.map(|s| s.to_string()) == Some(sid) => {

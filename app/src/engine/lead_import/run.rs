@@ -27,6 +27,48 @@ use crate::engine::uploads::Storage;
 
 pub(super) use crate::db::intake::load_fields;
 
+/// Why an import fails when a field it fills is gone.
+const FIELD_REMOVED: &str = "A field the import fills was removed from the campaign.";
+
+/// A new lead's UID: 32 hex digits, the time in milliseconds then 80 random bits. Unguessable
+/// like intake's, but UIDs made together sort together, so a batch adds them at one end of the
+/// UID index instead of all over it.
+fn time_ordered_uid(now: NaiveDateTime) -> String {
+    let millis = u64::try_from(now.and_utc().timestamp_millis()).unwrap_or(0) & 0xffff_ffff_ffff;
+    let random = rand::random::<u128>() & ((1_u128 << 80) - 1);
+    format!("{millis:012x}{random:020x}")
+}
+
+/// Runs `f` with SQLite's foreign-key checks off (a batch inserts tens of thousands of rows whose
+/// references were checked when the import started and at the start of the batch: the campaign,
+/// supplier, instance and user are never deleted, the fields are checked in the batch's
+/// transaction, and the lead ids are the batch's own). Checks are back on afterwards, whatever
+/// `f` returned. PostgreSQL checks as always.
+fn without_foreign_key_checks<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    use diesel::connection::SimpleConnection as _;
+    if let DbConn::Pg(_) = conn {
+        return f(conn);
+    }
+    conn.batch_execute("PRAGMA foreign_keys = OFF")?;
+    let result = f(conn);
+    let restored = conn.batch_execute("PRAGMA foreign_keys = ON");
+    let value = result?;
+    restored?;
+    Ok(value)
+}
+
+/// Whether every field the import fills is still a field (inside the batch's transaction).
+fn fields_remain(conn: &mut DbConn, fields: &[FieldDef], layout: &Layout) -> Result<bool, DbError> {
+    use crate::db::schema::campaign_fields;
+    let ids: Vec<i64> = layout.fields.iter().map(|(_, f)| fields[*f].id).collect();
+    let found: i64 =
+        campaign_fields::table.filter(campaign_fields::id.eq_any(&ids)).count().get_result(conn)?;
+    Ok(usize::try_from(found).ok() == Some(ids.len()))
+}
+
 /// Rows per multi-row INSERT: under SQLite's and PostgreSQL's bound-parameter limits.
 const INSERT_CHUNK: usize = 1000;
 /// Deduplicated values looked up per query.
@@ -359,13 +401,24 @@ impl ImportRunner<'_> {
             let Some((next_offset, next_line)) = cursor else {
                 return self.complete(conn, import_id);
             };
-            let held = write_transaction(conn, |conn| {
-                if !holds_claim(conn, import_id, self.worker_id)? {
-                    return Ok::<_, DbError>(false);
+            let held = without_foreign_key_checks(conn, |conn| {
+                write_transaction(conn, |conn| {
+                    if !holds_claim(conn, import_id, self.worker_id)? {
+                        return Ok::<_, DbError>(false);
+                    }
+                    if !fields_remain(conn, &fields, &layout)? {
+                        return Err(DbError::Inconsistent(FIELD_REMOVED.to_owned()));
+                    }
+                    self.apply(conn, &import, &fields, rows, chunk, (next_offset, next_line), now)?;
+                    Ok(true)
+                })
+            });
+            let held = match held {
+                Err(DbError::Inconsistent(reason)) if reason == FIELD_REMOVED => {
+                    return self.fail(conn, import_id, FIELD_REMOVED);
                 }
-                self.apply(conn, &import, &fields, rows, chunk, (next_offset, next_line), now)?;
-                Ok(true)
-            })?;
+                other => other?,
+            };
             if !held {
                 tracing::warn!(
                     import_id,
@@ -418,7 +471,7 @@ impl ImportRunner<'_> {
         }
         let n_leads = decided.iter().filter(|d| matches!(d, Decided::Lead { .. })).count();
         let ids = new_lead_ids(conn, n_leads)?;
-        let uids: Vec<String> = (0..n_leads).map(|_| format!("{:032x}", rand::random::<u128>())).collect();
+        let uids: Vec<String> = (0..n_leads).map(|_| time_ordered_uid(now)).collect();
         let default_reason = history_reason(import.id);
         let mut new_leads = Vec::with_capacity(n_leads);
         let mut new_values = Vec::new();
