@@ -9,6 +9,7 @@
 mod common;
 mod support;
 
+mod api_reject;
 mod claims;
 mod intake;
 mod lead_import;

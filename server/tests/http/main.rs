@@ -9,6 +9,7 @@
 mod support;
 
 mod api_keys;
+mod api_reject;
 mod imports;
 mod intake;
 mod keys;

@@ -14,6 +14,7 @@ mod properties;
 mod results;
 mod row;
 mod run;
+pub mod single;
 mod submit;
 pub mod views;
 
