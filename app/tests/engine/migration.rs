@@ -52,6 +52,8 @@ fn outcome_rows_of_the_previous_version_are_migrated() {
         // Back to the schema before the results migration (6; 7, the instance set-up, and 8,
         // intake keys, come after it), with the outcome rows as that version stored them.
         let mut conn = env.conn();
+        app::db::revert_last_migration(&mut conn).expect("revert 10");
+        app::db::revert_last_migration(&mut conn).expect("revert 9");
         app::db::revert_last_migration(&mut conn).expect("revert 8");
         app::db::revert_last_migration(&mut conn).expect("revert 7");
         app::db::revert_last_migration(&mut conn).expect("revert 6");
