@@ -46,6 +46,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/lead", post(app::intake::http::lead))
         .route("/api/v1/me", get(app::api::me::me))
         .route("/api/v1/lead-status/reject/{lead_id}", post(app::api::reject::reject_lead))
+        .route("/api/v1/rejection-tasks", post(app::api::tasks::create).get(app::api::tasks::list))
+        .route("/api/v1/rejection-tasks/{id}", get(app::api::tasks::show))
+        .route("/api/v1/rejection-tasks/{id}/results.csv", get(app::api::tasks::results))
         .route("/leads/import/{id}/results.csv", get(app::imports::http::results))
         .route("/leads/import-rejections/tasks/{id}/results.csv", get(app::rejections::http::results))
         .route("/reports/rejections.csv", get(app::reports::http::rejections_csv))
@@ -127,7 +130,10 @@ fn is_cross_site_write(req: &Request) -> bool {
 /// server function reads them.
 async fn limit_server_fn_bodies(req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if !path.starts_with("/api/") || path == "/api/uploads" || path == "/api/lead-uploads" {
+    // File uploads stream to storage with their own limit.
+    if !path.starts_with("/api/")
+        || matches!(path, "/api/uploads" | "/api/lead-uploads" | "/api/v1/rejection-tasks")
+    {
         return next.run(req).await;
     }
     let too_large = || (StatusCode::PAYLOAD_TOO_LARGE, "The request is too large.").into_response();

@@ -4,3 +4,4 @@
 pub mod auth;
 pub mod me;
 pub mod reject;
+pub mod tasks;

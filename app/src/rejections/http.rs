@@ -59,7 +59,7 @@ pub(crate) async fn signed_in(state: &AppState, session: &Session) -> Result<Use
 
 /// A file name fit to show: its last path component, no control characters, at most 255
 /// characters.
-fn display_name(raw: &str) -> String {
+pub(crate) fn display_name(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let clean: String = last.chars().filter(|c| !c.is_control()).take(255).collect();
     if clean.trim().is_empty() { "upload.csv".to_owned() } else { clean }
@@ -176,13 +176,18 @@ impl From<FileRefusal> for UploadError {
     }
 }
 
-enum Received {
+pub(crate) enum Received {
     Stored(StoredFile),
     TooLarge,
 }
 
 /// Streams `body` into `<storage>/<key>` (via a `.part` file, renamed once complete and synced).
-async fn receive(storage: &Storage, key: &str, body: Body, limit: u64) -> std::io::Result<Received> {
+pub(crate) async fn receive(
+    storage: &Storage,
+    key: &str,
+    body: Body,
+    limit: u64,
+) -> std::io::Result<Received> {
     tokio::fs::create_dir_all(&storage.dir).await?;
     let part = storage.path_of(&format!("{key}.part"));
     let result = async {

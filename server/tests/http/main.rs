@@ -10,6 +10,7 @@ mod support;
 
 mod api_keys;
 mod api_reject;
+mod api_tasks;
 mod imports;
 mod intake;
 mod keys;

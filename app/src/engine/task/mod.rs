@@ -25,7 +25,10 @@ pub use preview::{Preview, preview};
 pub use progress::{parse_changed, parse_counts};
 pub use results::{committed_result_rows, outcome_counts, result_rows, spreadsheet_safe, write_results_csv};
 pub use run::{RunEnd, RunLimits, Runner};
-pub use submit::{SubmitError, TaskRequest, submit_upload};
+pub use submit::{
+    ReceivedFile, SubmitError, Submitted, TaskRequest, field_by_key, field_label_and_kind, submit_file,
+    submit_upload,
+};
 
 /// Rows per batch: each batch is one transaction, short enough that pages stay responsive.
 pub const DEFAULT_BATCH_ROWS: usize = 10_000;

@@ -6,14 +6,14 @@ use std::path::Path;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::db::schema::{campaign_fields, campaigns, rejection_tasks};
+use crate::db::schema::{campaign_fields, campaigns, rejection_tasks, uploads};
 use crate::db::users::{Role, UserContext};
 use crate::db::{DbConn, DbError, write_transaction};
 use crate::domain::identifiers::FieldKind;
 use crate::domain::messages;
 use crate::domain::task::{IdentifierChoice, IdentifierMode, TaskOptions, TaskStatus};
 use crate::engine::csv_file;
-use crate::engine::uploads::{Storage, find_upload};
+use crate::engine::uploads::{Storage, StoredFile, find_upload, record_upload};
 use crate::error::AppError;
 
 /// A request to reject the leads of an uploaded file.
@@ -82,16 +82,7 @@ pub fn validate(
     file: &Path,
     today: NaiveDate,
 ) -> Result<Validated, SubmitError> {
-    let mut q = campaigns::table
-        .filter(campaigns::id.eq(req.campaign_id).and(campaigns::instance_id.eq(user.instance_id)))
-        .select((campaigns::id, campaigns::max_rejection_days))
-        .into_boxed();
-    if user.role == Role::ClientUser {
-        q = q.filter(campaigns::client_id.eq(user.client_id.unwrap_or(-1)));
-    }
-    let Some((campaign_id, max_days)) = q.first::<(i64, Option<i32>)>(conn).optional()? else {
-        return Err(SubmitError::CampaignNotFound);
-    };
+    let (campaign_id, max_days) = scoped_campaign(conn, user, req.campaign_id)?;
     let Some(max_days) = max_days.and_then(|d| u32::try_from(d).ok()) else {
         return Err(SubmitError::refused("campaign", messages::NO_MAXIMUM_REJECTION_TIME));
     };
@@ -119,6 +110,45 @@ pub fn validate(
         identifier_index,
         reason_index,
     })
+}
+
+/// Campaign `campaign_id` with its maximum rejection days, when `user` may reject its leads: one
+/// of the instance's campaigns, and for a client user one of their client's.
+fn scoped_campaign(
+    conn: &mut DbConn,
+    user: &UserContext,
+    campaign_id: i64,
+) -> Result<(i64, Option<i32>), SubmitError> {
+    let mut q = campaigns::table
+        .filter(campaigns::id.eq(campaign_id).and(campaigns::instance_id.eq(user.instance_id)))
+        .select((campaigns::id, campaigns::max_rejection_days))
+        .into_boxed();
+    if user.role == Role::ClientUser {
+        q = q.filter(campaigns::client_id.eq(user.client_id.unwrap_or(-1)));
+    }
+    q.first::<(i64, Option<i32>)>(conn).optional()?.ok_or(SubmitError::CampaignNotFound)
+}
+
+/// The id of the field whose key is `field_key` on campaign `campaign_id` (the machine API names
+/// fields by key). Another client's campaign is "not found", whatever its fields.
+pub fn field_by_key(
+    conn: &mut DbConn,
+    user: &UserContext,
+    campaign_id: i64,
+    field_key: &str,
+) -> Result<i64, SubmitError> {
+    let (campaign_id, _) = scoped_campaign(conn, user, campaign_id)?;
+    campaign_fields::table
+        .filter(campaign_fields::campaign_id.eq(campaign_id).and(campaign_fields::field_key.eq(field_key)))
+        .select(campaign_fields::id)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| {
+            SubmitError::refused(
+                "identifier",
+                format!("This campaign has no field with the key \"{field_key}\"."),
+            )
+        })
 }
 
 /// The chosen identifier, checked against the campaign: a field must be one of its deduped
@@ -178,6 +208,80 @@ pub fn submit_upload(
     result
 }
 
+/// What came of a file sent to the machine API with an idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    /// A new task, queued; the file is now its upload.
+    Created(i64),
+    /// The same key with the same file and settings came before: its task. The new copy of
+    /// the file is not needed.
+    Repeated(i64),
+    /// The key came before with another file or other settings; nothing was created.
+    KeyReused,
+}
+
+/// A file the API stored for a request, not yet recorded as an upload.
+#[derive(Debug, Clone, Copy)]
+pub struct ReceivedFile<'a> {
+    /// The name shown for it (the request's `name`, or a default).
+    pub name: &'a str,
+    pub stored: &'a StoredFile,
+    pub path: &'a Path,
+}
+
+/// Queues a task on a file the machine API received, after every check, recording the file as
+/// the user's upload in the same transaction. `req.request_key` (required) makes the request
+/// idempotent: the same key again returns its task when the file (by SHA-256) and the settings
+/// are the same, and [`Submitted::KeyReused`] when they are not — also when two requests race.
+pub fn submit_file(
+    conn: &mut DbConn,
+    user: &UserContext,
+    req: &TaskRequest,
+    file: ReceivedFile<'_>,
+    now: NaiveDateTime,
+) -> Result<Submitted, SubmitError> {
+    let key = req.request_key.as_deref();
+    if let Some(existing) = find_by_request_key(conn, user, key)? {
+        return same_request(conn, existing, req, &file.stored.sha256);
+    }
+    let v = validate(conn, user, req, file.path, now.date())?;
+    let result = write_transaction(conn, |conn| {
+        let upload_id = record_upload(conn, user, file.name, file.stored, now)?;
+        insert_task(conn, user, req, &v, upload_id, now)
+    });
+    match result {
+        Ok(id) => Ok(Submitted::Created(id)),
+        // A failed insert may have lost a race with the same key: answer as for a repeat.
+        Err(err) => match find_by_request_key(conn, user, key)? {
+            Some(existing) => same_request(conn, existing, req, &file.stored.sha256),
+            None => Err(err),
+        },
+    }
+}
+
+/// Whether task `task_id` was created by a request like `req` on a file with digest `sha256`.
+fn same_request(
+    conn: &mut DbConn,
+    task_id: i64,
+    req: &TaskRequest,
+    sha256: &str,
+) -> Result<Submitted, SubmitError> {
+    let task = super::row::TaskRow::load(conn, task_id)?;
+    let file_sha: String = uploads::table
+        .inner_join(rejection_tasks::table)
+        .filter(rejection_tasks::id.eq(task_id))
+        .select(uploads::sha256)
+        .first(conn)?;
+    let same = file_sha == sha256
+        && task.campaign_id == req.campaign_id
+        && task.identifier == req.mode
+        && task.identifier_column == req.identifier_column
+        && task.reason_column == req.reason_column
+        && task.reject_from == req.reject_from
+        && task.options() == req.options;
+    Ok(if same { Submitted::Repeated(task_id) } else { Submitted::KeyReused })
+}
+
 fn insert_task(
     conn: &mut DbConn,
     user: &UserContext,
@@ -220,6 +324,18 @@ fn find_by_request_key(
     Ok(rejection_tasks::table
         .filter(rejection_tasks::request_key.eq(key).and(rejection_tasks::user_id.eq(user.id)))
         .select(rejection_tasks::id)
+        .first(conn)
+        .optional()?)
+}
+
+/// A field's label and kind (`email`, `phone`, `text`), for guessing its column.
+pub fn field_label_and_kind(
+    conn: &mut DbConn,
+    field_id: i64,
+) -> Result<Option<(String, String)>, SubmitError> {
+    Ok(campaign_fields::table
+        .find(field_id)
+        .select((campaign_fields::label, campaign_fields::kind))
         .first(conn)
         .optional()?)
 }

@@ -11,7 +11,7 @@ use crate::auth::access::TaskVisibility;
 use crate::db::schema::{campaign_fields, campaigns, rejection_tasks, uploads, users};
 use crate::db::users::UserContext;
 use crate::db::{DbConn, DbError};
-use crate::domain::task::{IdentifierChoice, Outcome, TaskStatus};
+use crate::domain::task::{IdentifierChoice, Outcome, TaskOptions, TaskStatus};
 use crate::domain::task_view::{AffectedLead, TaskSummary, TaskView};
 
 fn stamp(t: NaiveDateTime) -> String {
@@ -182,6 +182,145 @@ pub fn task_history(conn: &mut DbConn, user: &UserContext, limit: i64) -> Result
                 rows_done: row.rows_done,
                 rejected,
             }
+        })
+        .collect())
+}
+
+/// A task as the machine API reports it (`GET /api/v1/rejection-tasks…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    pub id: i64,
+    pub status: TaskStatus,
+    pub campaign_id: i64,
+    pub campaign: String,
+    pub file_name: String,
+    pub identifier: IdentifierChoice,
+    /// The key of the identifying field, in field mode.
+    pub identifier_field_key: Option<String>,
+    pub identifier_column: String,
+    pub reason_column: String,
+    pub reject_from: Option<NaiveDate>,
+    pub options: TaskOptions,
+    pub rows_total: Option<i64>,
+    pub rows_done: i64,
+    /// Every outcome, in [`Outcome::ALL`] order, with its count so far.
+    pub counts: Vec<(Outcome, i64)>,
+    pub remaining_accepted: i64,
+    pub cap_units_released: i64,
+    pub failure_reason: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub started_at: Option<NaiveDateTime>,
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = rejection_tasks)]
+struct RecordRow {
+    id: i64,
+    #[diesel(deserialize_as = String)]
+    status: TaskStatus,
+    campaign_id: i64,
+    #[diesel(select_expression = campaigns::name)]
+    #[diesel(select_expression_type = campaigns::name)]
+    campaign: String,
+    #[diesel(select_expression = uploads::original_name)]
+    #[diesel(select_expression_type = uploads::original_name)]
+    file_name: String,
+    #[diesel(select_expression = (rejection_tasks::identifier_mode, rejection_tasks::identifier_field_id))]
+    #[diesel(select_expression_type = (rejection_tasks::identifier_mode, rejection_tasks::identifier_field_id))]
+    #[diesel(deserialize_as = StoredIdentifier)]
+    identifier: IdentifierChoice,
+    identifier_column: String,
+    reason_column: String,
+    reject_from: Option<NaiveDate>,
+    #[diesel(embed)]
+    options: StoredOptions,
+    rows_total: Option<i64>,
+    rows_done: i64,
+    outcome_counts: String,
+    remaining_accepted: i64,
+    cap_units_released: i64,
+    failure_reason: Option<String>,
+    created_at: NaiveDateTime,
+    started_at: Option<NaiveDateTime>,
+    finished_at: Option<NaiveDateTime>,
+}
+
+/// Which tasks [`task_records`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum RecordQuery {
+    /// Task `id` alone.
+    One(i64),
+    /// The newest tasks first, up to `limit`, with ids below `before` when given (a cursor).
+    Page { before: Option<i64>, limit: i64 },
+}
+
+/// The tasks `user` may see (the same rule as the pages), as the machine API reports them.
+pub fn task_records(
+    conn: &mut DbConn,
+    user: &UserContext,
+    query: RecordQuery,
+) -> Result<Vec<TaskRecord>, DbError> {
+    let mut q = rejection_tasks::table
+        .inner_join(uploads::table)
+        .inner_join(campaigns::table)
+        .filter(rejection_tasks::instance_id.eq(user.instance_id))
+        .select(RecordRow::as_select())
+        .into_boxed();
+    if let TaskVisibility::StartedBy(user_id) = TaskVisibility::of(user) {
+        q = q.filter(rejection_tasks::user_id.eq(user_id));
+    }
+    q = match query {
+        RecordQuery::One(id) => q.filter(rejection_tasks::id.eq(id)),
+        RecordQuery::Page { before, limit } => {
+            let q = q.order(rejection_tasks::id.desc()).limit(limit);
+            match before {
+                Some(before) => q.filter(rejection_tasks::id.lt(before)),
+                None => q,
+            }
+        }
+    };
+    let rows: Vec<RecordRow> = q.load(conn)?;
+    let field_ids: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| if let IdentifierChoice::Field(id) = r.identifier { Some(id) } else { None })
+        .collect();
+    let field_keys: std::collections::HashMap<i64, String> = if field_ids.is_empty() {
+        Default::default()
+    } else {
+        campaign_fields::table
+            .filter(campaign_fields::id.eq_any(&field_ids))
+            .select((campaign_fields::id, campaign_fields::field_key))
+            .load::<(i64, String)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| TaskRecord {
+            identifier_field_key: match r.identifier {
+                IdentifierChoice::Field(id) => field_keys.get(&id).cloned(),
+                _ => None,
+            },
+            id: r.id,
+            status: r.status,
+            campaign_id: r.campaign_id,
+            campaign: r.campaign,
+            file_name: r.file_name,
+            identifier: r.identifier,
+            identifier_column: r.identifier_column,
+            reason_column: r.reason_column,
+            reject_from: r.reject_from,
+            options: r.options.into(),
+            rows_total: r.rows_total,
+            rows_done: r.rows_done,
+            counts: parse_counts(&r.outcome_counts),
+            remaining_accepted: r.remaining_accepted,
+            cap_units_released: r.cap_units_released,
+            failure_reason: r.failure_reason,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
         })
         .collect())
 }

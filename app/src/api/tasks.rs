@@ -1,0 +1,671 @@
+//! The bulk Reject API (docs/DOMAIN.md §7): `POST /api/v1/rejection-tasks` takes a CSV file as
+//! the body and the task's settings as query parameters, and queues the same task the Import
+//! Rejections page would (or, with `preview=true`, answers what it would do); `Idempotency-Key`
+//! makes a retry safe. `GET /api/v1/rejection-tasks[/{id}[/results.csv]]` report on the key
+//! user's tasks. The handlers parse and answer; the checks and writes are the engine's.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{NaiveDate, NaiveDateTime, SecondsFormat};
+use serde::Serialize;
+
+use super::auth::{api_user, error};
+use crate::db::users::UserContext;
+use crate::domain::task::{IdentifierChoice, Outcome, TaskOptions, TaskStatus};
+use crate::engine::csv_file::{self, FileRefusal};
+use crate::engine::task::views::{RecordQuery, TaskRecord, task_records};
+use crate::engine::task::{ReceivedFile, SubmitError, Submitted, TaskRequest, field_by_key};
+use crate::engine::uploads::Storage;
+use crate::rejections::http::{Received, csv_download, receive};
+use crate::rejections::model::{guess_identifier_column, guess_reason_column};
+use crate::state::AppState;
+
+/// Longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+/// Tasks per page of `GET /api/v1/rejection-tasks` unless `limit` says otherwise.
+pub const DEFAULT_PAGE: i64 = 20;
+/// The most tasks one page may hold.
+pub const MAX_PAGE: i64 = 100;
+
+/// How the file names the leads: `lead_id`, `uid` or `field:<field key>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Identifier {
+    LeadId,
+    Uid,
+    FieldKey(String),
+}
+
+/// The query parameters of `POST /api/v1/rejection-tasks`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Settings {
+    campaign_id: i64,
+    identifier: Identifier,
+    identifier_column: Option<String>,
+    reason_column: Option<String>,
+    reject_from: Option<NaiveDate>,
+    options: TaskOptions,
+    preview: bool,
+    name: String,
+}
+
+/// A parameter the request got wrong: its name and what to send instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BadParameter {
+    code: &'static str,
+    parameter: String,
+    message: String,
+}
+
+fn bad(code: &'static str, parameter: &str, message: impl Into<String>) -> BadParameter {
+    BadParameter { code, parameter: parameter.to_owned(), message: message.into() }
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`, any case).
+fn parse_flag(name: &str, value: &str) -> Result<bool, BadParameter> {
+    let v = value.trim().to_ascii_lowercase();
+    match v.as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(bad("INVALID_PARAMETER", name, format!("{name} must be true or false."))),
+    }
+}
+
+impl Settings {
+    /// Reads the query string; an unknown parameter is refused rather than ignored (a misspelt
+    /// option would otherwise run the task without it).
+    fn parse(query: &str) -> Result<Self, BadParameter> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|_| bad("INVALID_PARAMETER", "query", "The query string could not be read."))?;
+        let mut campaign_id = None;
+        let mut s = Settings {
+            campaign_id: 0,
+            identifier: Identifier::LeadId,
+            identifier_column: None,
+            reason_column: None,
+            reject_from: None,
+            options: TaskOptions::default(),
+            preview: false,
+            name: String::new(),
+        };
+        let text = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+        for (name, value) in &pairs {
+            match name.as_str() {
+                "campaign_id" => {
+                    campaign_id = Some(value.trim().parse::<i64>().map_err(|_| {
+                        bad(
+                            "INVALID_PARAMETER",
+                            "campaign_id",
+                            "campaign_id must be a campaign's id (a number).",
+                        )
+                    })?);
+                }
+                "identifier" => {
+                    s.identifier = match value.trim() {
+                        "lead_id" => Identifier::LeadId,
+                        "uid" => Identifier::Uid,
+                        other => match other.strip_prefix("field:").map(str::trim) {
+                            Some(key) if !key.is_empty() => Identifier::FieldKey(key.to_owned()),
+                            _ => {
+                                return Err(bad(
+                                    "INVALID_PARAMETER",
+                                    "identifier",
+                                    "identifier must be lead_id, uid or field:<field key>.",
+                                ));
+                            }
+                        },
+                    };
+                }
+                "identifier_column" => s.identifier_column = text(value),
+                "reason_column" => s.reason_column = text(value),
+                "reject_from" => {
+                    s.reject_from = match text(value) {
+                        None => None,
+                        Some(v) => Some(NaiveDate::parse_from_str(&v, "%Y-%m-%d").map_err(|_| {
+                            bad(
+                                "INVALID_PARAMETER",
+                                "reject_from",
+                                "reject_from must be a date as YYYY-MM-DD.",
+                            )
+                        })?),
+                    };
+                }
+                "move_outside_to_accepted" => s.options.move_outside_to_accepted = parse_flag(name, value)?,
+                "reject_affiliate_events" => s.options.reject_affiliate_events = parse_flag(name, value)?,
+                "move_remaining_to_accepted" => {
+                    s.options.move_remaining_to_accepted = parse_flag(name, value)?
+                }
+                "count_towards_cap" => s.options.count_towards_cap = parse_flag(name, value)?,
+                "preview" => s.preview = parse_flag(name, value)?,
+                "name" => s.name = value.clone(),
+                other => {
+                    let shown: String = other.chars().take(60).collect();
+                    return Err(bad(
+                        "INVALID_PARAMETER",
+                        other,
+                        format!("Unknown parameter \"{shown}\". See /api/docs for the parameters."),
+                    ));
+                }
+            }
+        }
+        s.campaign_id = campaign_id.ok_or_else(|| {
+            bad("MISSING_PARAMETER", "campaign_id", "Send the campaign's id as campaign_id.")
+        })?;
+        Ok(s)
+    }
+}
+
+/// The `Idempotency-Key` header: required to create a task (not for a preview), at most
+/// [`MAX_IDEMPOTENCY_KEY_CHARS`] visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap, preview: bool) -> Result<Option<String>, BadParameter> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return if preview {
+            Ok(None)
+        } else {
+            Err(bad(
+                "MISSING_IDEMPOTENCY_KEY",
+                "Idempotency-Key",
+                "Send an Idempotency-Key header (for example a UUID) so that a retry cannot start the task twice.",
+            ))
+        };
+    };
+    let key = value.to_str().unwrap_or_default().trim();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_CHARS || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad(
+            "INVALID_IDEMPOTENCY_KEY",
+            "Idempotency-Key",
+            format!(
+                "The Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters (a UUID is ideal)."
+            ),
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+fn bad_request(b: &BadParameter) -> Response {
+    let status = match b.code {
+        "MISSING_IDEMPOTENCY_KEY" | "INVALID_IDEMPOTENCY_KEY" => StatusCode::BAD_REQUEST,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    refusal(status, b.code, Some(&b.parameter), &b.message)
+}
+
+/// An error answer that also names the parameter or setting at fault.
+fn refusal(status: StatusCode, code: &str, field: Option<&str>, message: &str) -> Response {
+    let mut body = serde_json::json!({ "result": "error", "error": { "code": code, "message": message } });
+    if let Some(field) = field {
+        body["error"]["field"] = field.into();
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+fn internal() -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL",
+        "Something went wrong on our side. Try again in a moment.",
+    )
+}
+
+fn task_not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "TASK_NOT_FOUND", "No rejection task of yours has this id.")
+}
+
+/// A refused task as the API answers it. The messages are the page's.
+fn submit_refusal(err: SubmitError) -> Response {
+    match err {
+        SubmitError::CampaignNotFound => {
+            error(StatusCode::NOT_FOUND, "CAMPAIGN_NOT_FOUND", "No campaign of yours has this id.")
+        }
+        SubmitError::Refused { field, message } => {
+            let (code, parameter) = match field {
+                "campaign" => ("NO_MAX_REJECTION_DAYS", "campaign_id"),
+                "identifier_column" => ("UNKNOWN_COLUMN", "identifier_column"),
+                "reason_column" => ("UNKNOWN_COLUMN", "reason_column"),
+                "reject_from" => ("INVALID_PARAMETER", "reject_from"),
+                "field" | "identifier" => ("INVALID_IDENTIFIER", "identifier"),
+                _ => ("INVALID_FILE", "file"),
+            };
+            refusal(StatusCode::UNPROCESSABLE_ENTITY, code, Some(parameter), &message)
+        }
+        SubmitError::Db(err) => {
+            tracing::error!(error = %err, "queueing a rejection task through the API");
+            internal()
+        }
+    }
+}
+
+/// Where a task's JSON and its results are.
+#[derive(Debug, Serialize)]
+pub struct TaskLinks {
+    #[serde(rename = "self")]
+    pub self_: String,
+    pub results: String,
+}
+
+impl TaskLinks {
+    fn of(task_id: i64) -> Self {
+        Self {
+            self_: format!("/api/v1/rejection-tasks/{task_id}"),
+            results: format!("/api/v1/rejection-tasks/{task_id}/results.csv"),
+        }
+    }
+}
+
+/// The answer to a created (202) or repeated (200) task.
+#[derive(Debug, Serialize)]
+pub struct TaskCreated {
+    pub task_id: i64,
+    pub status: TaskStatus,
+    pub links: TaskLinks,
+}
+
+/// Rows per outcome, named as in the results file.
+#[derive(Debug, Default, Serialize)]
+pub struct OutcomeCounts {
+    pub rejected: i64,
+    pub already_rejected: i64,
+    pub outside_window: i64,
+    pub accepted_outside_window: i64,
+    pub not_delivered: i64,
+    pub not_found: i64,
+    pub ambiguous: i64,
+    pub duplicate_in_file: i64,
+    pub invalid: i64,
+}
+
+impl OutcomeCounts {
+    fn of(counts: &[(Outcome, i64)]) -> Self {
+        let mut c = Self::default();
+        for (outcome, n) in counts {
+            let slot = match outcome {
+                Outcome::Rejected => &mut c.rejected,
+                Outcome::AlreadyRejected => &mut c.already_rejected,
+                Outcome::OutsideWindow => &mut c.outside_window,
+                Outcome::AcceptedOutsideWindow => &mut c.accepted_outside_window,
+                Outcome::NotDelivered => &mut c.not_delivered,
+                Outcome::NotFound => &mut c.not_found,
+                Outcome::Ambiguous => &mut c.ambiguous,
+                Outcome::DuplicateInFile => &mut c.duplicate_in_file,
+                Outcome::Invalid => &mut c.invalid,
+            };
+            *slot += n;
+        }
+        c
+    }
+}
+
+/// What `preview=true` answers: what the task would do now, nothing changed.
+#[derive(Debug, Serialize)]
+pub struct TaskPreview {
+    pub preview: bool,
+    pub rows: i64,
+    pub counts: OutcomeCounts,
+    /// The reject-from date, or today (`YYYY-MM-DD`).
+    pub reference_date: String,
+    /// The first day inside the rejection window.
+    pub window_start: String,
+    /// With `move_remaining_to_accepted`: leads that would move to accepted.
+    pub remaining_to_accept: Option<i64>,
+    /// With `count_towards_cap`: cap units that would be given back.
+    pub cap_units: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TaskCampaign {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A rejection task as `GET /api/v1/rejection-tasks/{id}` reports it.
+#[derive(Debug, Serialize)]
+pub struct TaskJson {
+    pub task_id: i64,
+    pub status: TaskStatus,
+    pub campaign: TaskCampaign,
+    pub file_name: String,
+    /// `lead_id`, `uid` or `field:<field key>`.
+    pub identifier: String,
+    pub identifier_column: String,
+    pub reason_column: String,
+    pub reject_from: Option<String>,
+    pub options: TaskOptions,
+    pub rows_total: Option<i64>,
+    pub rows_done: i64,
+    pub counts: OutcomeCounts,
+    pub remaining_accepted: i64,
+    pub cap_units_released: i64,
+    pub failure_reason: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub links: TaskLinks,
+}
+
+/// A time as RFC 3339 in UTC, to the second.
+fn rfc3339(t: NaiveDateTime) -> String {
+    t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl From<TaskRecord> for TaskJson {
+    fn from(t: TaskRecord) -> Self {
+        let identifier = match t.identifier {
+            IdentifierChoice::LeadId => "lead_id".to_owned(),
+            IdentifierChoice::Uid => "uid".to_owned(),
+            IdentifierChoice::Field(id) => {
+                format!("field:{}", t.identifier_field_key.unwrap_or(id.to_string()))
+            }
+        };
+        TaskJson {
+            task_id: t.id,
+            status: t.status,
+            campaign: TaskCampaign { id: t.campaign_id, name: t.campaign },
+            file_name: t.file_name,
+            identifier,
+            identifier_column: t.identifier_column,
+            reason_column: t.reason_column,
+            reject_from: t.reject_from.map(|d| d.to_string()),
+            options: t.options,
+            rows_total: t.rows_total,
+            rows_done: t.rows_done,
+            counts: OutcomeCounts::of(&t.counts),
+            remaining_accepted: t.remaining_accepted,
+            cap_units_released: t.cap_units_released,
+            failure_reason: t.failure_reason,
+            created_at: rfc3339(t.created_at),
+            started_at: t.started_at.map(rfc3339),
+            finished_at: t.finished_at.map(rfc3339),
+            links: TaskLinks::of(t.id),
+        }
+    }
+}
+
+/// One page of the key user's tasks, newest first.
+#[derive(Debug, Serialize)]
+pub struct TaskPage {
+    pub tasks: Vec<TaskJson>,
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What the database part of a create request came to.
+enum Created {
+    Preview(crate::engine::task::Preview),
+    Task(Submitted, TaskStatus),
+}
+
+/// `POST /api/v1/rejection-tasks?campaign_id=…&identifier=…&…` with the CSV file as the body.
+pub async fn create(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let user = match api_user(&state, &headers, None).await {
+        Ok(user) => user,
+        Err(refused) => return refused,
+    };
+    let settings = match Settings::parse(query.as_deref().unwrap_or_default()) {
+        Ok(settings) => settings,
+        Err(b) => return bad_request(&b),
+    };
+    let idempotency = match idempotency_key(&headers, settings.preview) {
+        Ok(key) => key,
+        Err(b) => return bad_request(&b),
+    };
+    let limit = state.uploads.max_bytes;
+    let too_large = || {
+        refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "FILE_TOO_LARGE",
+            Some("file"),
+            &FileRefusal::TooLarge { limit }.to_string(),
+        )
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return too_large();
+    }
+    let storage = state.uploads.storage.clone();
+    let key = Storage::new_key();
+    let stored = match receive(&storage, &key, body, limit).await {
+        Ok(Received::Stored(stored)) => stored,
+        Ok(Received::TooLarge) => return too_large(),
+        Err(err) => {
+            tracing::warn!(error = %err, "API upload interrupted");
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "UPLOAD_INTERRUPTED",
+                Some("file"),
+                "The file did not arrive whole. Send the request again.",
+            );
+        }
+    };
+    let path = storage.path_of(&key);
+    let now = state.clock.now();
+    let request_key = idempotency.map(|k| format!("api:{}:{k}", user.id));
+    let options = settings.options;
+    let file_path = path.clone();
+    let outcome = state
+        .db_or(move |conn| -> Result<Created, SubmitError> {
+            let req = task_request(conn, &user, &settings, &file_path, request_key)?;
+            if settings.preview {
+                let p = crate::engine::task::preview(conn, &user, &req, &file_path, now.date())?;
+                return Ok(Created::Preview(p));
+            }
+            let name = if settings.name.trim().is_empty() { "api-upload.csv" } else { settings.name.trim() };
+            let name = crate::rejections::http::display_name(name);
+            let file = ReceivedFile { name: &name, stored: &stored, path: &file_path };
+            let submitted = crate::engine::task::submit_file(conn, &user, &req, file, now)?;
+            let status = match submitted {
+                Submitted::Created(_) | Submitted::KeyReused => TaskStatus::Queued,
+                Submitted::Repeated(id) => task_records(conn, &user, RecordQuery::One(id))?
+                    .first()
+                    .map_or(TaskStatus::Queued, |t| t.status),
+            };
+            Ok(Created::Task(submitted, status))
+        })
+        .await;
+    // The stored copy is kept only as a new task's upload.
+    if !matches!(outcome, Ok(Created::Task(Submitted::Created(_), _))) {
+        let _ = tokio::fs::remove_file(&path).await;
+    }
+    match outcome {
+        Ok(Created::Preview(p)) => axum::Json(TaskPreview {
+            preview: true,
+            rows: p.rows,
+            counts: OutcomeCounts::of(&p.counts),
+            reference_date: p.reference_date.to_string(),
+            window_start: p.window_start.to_string(),
+            remaining_to_accept: options.move_remaining_to_accepted.then_some(p.remaining_to_accept),
+            cap_units: options.count_towards_cap.then_some(p.cap_units),
+        })
+        .into_response(),
+        Ok(Created::Task(Submitted::Created(id), status)) => {
+            tracing::info!(task_id = id, "rejection task queued through the API");
+            (StatusCode::ACCEPTED, axum::Json(TaskCreated { task_id: id, status, links: TaskLinks::of(id) }))
+                .into_response()
+        }
+        Ok(Created::Task(Submitted::Repeated(id), status)) => {
+            (StatusCode::OK, axum::Json(TaskCreated { task_id: id, status, links: TaskLinks::of(id) }))
+                .into_response()
+        }
+        Ok(Created::Task(Submitted::KeyReused, _)) => refusal(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "IDEMPOTENCY_KEY_REUSED",
+            Some("Idempotency-Key"),
+            "This Idempotency-Key was already used for a different file or different settings. Use a new key for a new task.",
+        ),
+        Err(err) => submit_refusal(err),
+    }
+}
+
+/// The engine's request from the checked parameters: the field key resolved on the campaign,
+/// and columns not named guessed from the file's header row as the page does.
+fn task_request(
+    conn: &mut crate::db::DbConn,
+    user: &UserContext,
+    s: &Settings,
+    file: &std::path::Path,
+    request_key: Option<String>,
+) -> Result<TaskRequest, SubmitError> {
+    let mode = match &s.identifier {
+        Identifier::LeadId => IdentifierChoice::LeadId,
+        Identifier::Uid => IdentifierChoice::Uid,
+        Identifier::FieldKey(key) => IdentifierChoice::Field(field_by_key(conn, user, s.campaign_id, key)?),
+    };
+    let (identifier_column, reason_column) = match (&s.identifier_column, &s.reason_column) {
+        (Some(i), Some(r)) => (i.clone(), r.clone()),
+        (identifier, reason) => {
+            let shape = csv_file::inspect(file)
+                .map_err(|e| SubmitError::Refused { field: "file", message: e.to_string() })?;
+            let field = match mode {
+                IdentifierChoice::Field(id) => crate::engine::task::field_label_and_kind(conn, id)?,
+                _ => None,
+            };
+            let field_ref = field.as_ref().map(|(l, k)| (l.as_str(), k.as_str()));
+            let identifier =
+                identifier.clone().or_else(|| guess_identifier_column(&shape.headers, mode, field_ref));
+            let reason = reason.clone().or_else(|| guess_reason_column(&shape.headers));
+            let missing = |field: &'static str, what: &str| SubmitError::Refused {
+                field,
+                message: format!("Name the column holding {what} as {field}: no column's name gave it away."),
+            };
+            (
+                identifier.ok_or_else(|| missing("identifier_column", "the identifiers"))?,
+                reason.ok_or_else(|| missing("reason_column", "the rejection reasons"))?,
+            )
+        }
+    };
+    Ok(TaskRequest {
+        campaign_id: s.campaign_id,
+        mode,
+        identifier_column,
+        reason_column,
+        reject_from: s.reject_from,
+        options: s.options,
+        request_key,
+    })
+}
+
+fn parse_id(raw: &str) -> Option<i64> {
+    raw.trim().parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+/// `GET /api/v1/rejection-tasks/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(task_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let user = match api_user(&state, &headers, None).await {
+        Ok(user) => user,
+        Err(refused) => return refused,
+    };
+    let Some(task_id) = parse_id(&task_id) else { return task_not_found() };
+    match state.db(move |conn| task_records(conn, &user, RecordQuery::One(task_id))).await {
+        Ok(mut tasks) => match tasks.pop() {
+            Some(task) => axum::Json(TaskJson::from(task)).into_response(),
+            None => task_not_found(),
+        },
+        Err(err) => {
+            tracing::error!(error = %err, task_id, "reading a task for the API");
+            internal()
+        }
+    }
+}
+
+/// `GET /api/v1/rejection-tasks?limit=…&cursor=…`: the key user's tasks, newest first.
+pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let user = match api_user(&state, &headers, None).await {
+        Ok(user) => user,
+        Err(refused) => return refused,
+    };
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).unwrap_or_default();
+    let mut limit = DEFAULT_PAGE;
+    let mut before = None;
+    for (name, value) in &pairs {
+        match name.as_str() {
+            "limit" => match value.trim().parse::<i64>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => limit = n,
+                _ => {
+                    return bad_request(&bad(
+                        "INVALID_PARAMETER",
+                        "limit",
+                        format!("limit must be a number from 1 to {MAX_PAGE}."),
+                    ));
+                }
+            },
+            "cursor" if value.trim().is_empty() => {}
+            "cursor" => match parse_id(value) {
+                Some(id) => before = Some(id),
+                None => {
+                    return bad_request(&bad(
+                        "INVALID_PARAMETER",
+                        "cursor",
+                        "cursor must be a next_cursor this API gave.",
+                    ));
+                }
+            },
+            other => {
+                let shown: String = other.chars().take(60).collect();
+                return bad_request(&bad(
+                    "INVALID_PARAMETER",
+                    other,
+                    format!("Unknown parameter \"{shown}\"."),
+                ));
+            }
+        }
+    }
+    let page = RecordQuery::Page { before, limit: limit + 1 };
+    match state.db(move |conn| task_records(conn, &user, page)).await {
+        Ok(mut tasks) => {
+            let more = tasks.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+            tasks.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            let next_cursor = if more { tasks.last().map(|t| t.id.to_string()) } else { None };
+            axum::Json(TaskPage { tasks: tasks.into_iter().map(TaskJson::from).collect(), next_cursor })
+                .into_response()
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "listing tasks for the API");
+            internal()
+        }
+    }
+}
+
+/// `GET /api/v1/rejection-tasks/{id}/results.csv`: one line per row of the file, once the task
+/// has finished (409 `TASK_NOT_FINISHED` before).
+pub async fn results(
+    State(state): State<AppState>,
+    Path(task_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let user = match api_user(&state, &headers, None).await {
+        Ok(user) => user,
+        Err(refused) => return refused,
+    };
+    let Some(task_id) = parse_id(&task_id) else { return task_not_found() };
+    let status = match state.db(move |conn| task_records(conn, &user, RecordQuery::One(task_id))).await {
+        Ok(tasks) => match tasks.first() {
+            Some(task) => task.status,
+            None => return task_not_found(),
+        },
+        Err(err) => {
+            tracing::error!(error = %err, task_id, "reading a task for the API");
+            return internal();
+        }
+    };
+    if !status.is_finished() {
+        return error(
+            StatusCode::CONFLICT,
+            "TASK_NOT_FINISHED",
+            "The task has not finished yet. Poll the task until its status is completed or failed.",
+        );
+    }
+    csv_download(&state, format!("sendback-task-{task_id}-results.csv"), move |conn, out| {
+        crate::engine::task::write_results_csv(conn, task_id, out)
+    })
+}
