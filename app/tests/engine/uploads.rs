@@ -6,6 +6,7 @@ use app::engine::task::views;
 use app::engine::task::{self, SubmitError};
 use app::engine::uploads::{self, Storage, StoredFile};
 use chrono::TimeDelta;
+use sha2::Digest;
 
 use crate::common::count;
 use crate::support::{Env, now};
@@ -82,5 +83,76 @@ fn unused_uploads_are_pruned_after_a_day_and_used_ones_kept() {
         assert!(!storage.path_of(&keep[1].1).exists(), "{l}: the unused file goes");
         assert!(!storage.dir.join("interrupted.csv.part").exists(), "{l}: partial files go");
         assert_eq!(count(&mut env.conn(), "SELECT COUNT(*) AS n FROM uploads"), 1, "{l}");
+    }
+}
+
+/// The machine API's submit: eight requests with one idempotency key at once make one task (the
+/// others are told it is theirs again); a different file under the key makes nothing.
+#[test]
+fn one_idempotency_key_sent_at_once_makes_one_task() {
+    for env in Env::all() {
+        let l = env.db.label;
+        let client = env.user("client@sendback.test");
+        let storage = env.storage();
+        std::fs::create_dir_all(&storage.dir).expect("dir");
+        let lead = env.leads_where("Home Insurance UK", "received", 0, 2, 1)[0];
+        let body = format!("Lead ID,Rejection Reason\n{lead},Wrong number\n");
+        let mut req =
+            env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
+        req.request_key = Some(format!("api:{}:retry-me", client.id));
+        // Each request has its own stored copy; the ninth has another file under the same key.
+        let copies: Vec<(StoredFile, std::path::PathBuf)> = (0..9)
+            .map(|i| {
+                let contents = if i == 8 { format!("{body}{lead},Again\n") } else { body.clone() };
+                let key = Storage::new_key();
+                std::fs::write(storage.path_of(&key), &contents).expect("write");
+                let sha = uploads::hex(&sha2::Sha256::digest(contents.as_bytes()));
+                (
+                    StoredFile { key: key.clone(), size: contents.len() as u64, sha256: sha },
+                    storage.path_of(&key),
+                )
+            })
+            .collect();
+        let barrier = std::sync::Barrier::new(8);
+        let outcomes: Vec<task::Submitted> = std::thread::scope(|s| {
+            let handles: Vec<_> = copies[..8]
+                .iter()
+                .map(|(stored, path)| {
+                    let (env, req, client, barrier) = (&env, &req, &client, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        let file = task::ReceivedFile { name: "crm.csv", stored, path };
+                        task::submit_file(&mut env.conn(), client, req, file, now()).expect("submit")
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        let created: Vec<i64> = outcomes
+            .iter()
+            .filter_map(|o| if let task::Submitted::Created(id) = o { Some(*id) } else { None })
+            .collect();
+        assert_eq!(created.len(), 1, "{l}: {outcomes:?}");
+        assert!(
+            outcomes.iter().all(|o| matches!(o, task::Submitted::Created(id) | task::Submitted::Repeated(id) if *id == created[0])),
+            "{l}: {outcomes:?}"
+        );
+        let (stored, path) = &copies[8];
+        let file = task::ReceivedFile { name: "crm.csv", stored, path };
+        let reused = task::submit_file(&mut env.conn(), &client, &req, file, now()).expect("submit");
+        assert_eq!(reused, task::Submitted::KeyReused, "{l}");
+        // The same file with other settings under the key is refused too.
+        let mut other = req.clone();
+        other.options.count_towards_cap = !other.options.count_towards_cap;
+        let (stored, path) = &copies[0];
+        let file = task::ReceivedFile { name: "crm.csv", stored, path };
+        let reused = task::submit_file(&mut env.conn(), &client, &other, file, now()).expect("submit");
+        assert_eq!(reused, task::Submitted::KeyReused, "{l}");
+        assert_eq!(count(&mut env.conn(), "SELECT COUNT(*) AS n FROM rejection_tasks"), 1, "{l}");
+        assert_eq!(
+            count(&mut env.conn(), "SELECT COUNT(*) AS n FROM uploads"),
+            1,
+            "{l}: one upload row, the task's"
+        );
     }
 }
