@@ -2,6 +2,7 @@
 //! authenticated by an API key, never by a session cookie. Server only.
 
 pub mod auth;
+pub mod lookups;
 pub mod me;
 pub mod reject;
 pub mod tasks;

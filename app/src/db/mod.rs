@@ -1,6 +1,7 @@
 //! The data layer (server only): one connection type over SQLite and PostgreSQL, the pool,
 //! embedded migrations, and the blocking-pool bridge every async caller goes through.
 
+pub mod api_lookups;
 pub mod audit;
 pub mod intake;
 pub mod keys;

@@ -1,6 +1,9 @@
-//! The test server and client: a fresh seeded SQLite database behind the router, a clock the test
-//! moves, request helpers (server functions, pages, uploads) and the lock that runs the HTTP tests
-//! one at a time across all the files of this binary.
+//! The test server and client: a fresh seeded database behind the router (a SQLite file, or a
+//! fresh PostgreSQL database when `TEST_POSTGRES_URL` is set and a test asks for it), a clock the
+//! test moves, request helpers (server functions, pages, uploads) and the lock that runs the HTTP
+//! tests one at a time across all the files of this binary.
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use app::clock::ManualClock;
 use app::db::{self, schema::*};
@@ -26,12 +29,78 @@ pub fn all_leads() -> serde_json::Value {
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// One test's application: its router, state and clock; it holds the one-at-a-time lock.
+/// Fields drop in order: the router and state (the pool's connections) go before the PostgreSQL
+/// database is dropped, and the lock goes last.
 pub struct TestApp {
-    _turn: std::sync::MutexGuard<'static, ()>,
     pub router: axum::Router,
     pub state: AppState,
     pub clock: ManualClock,
+    pub database: Database,
     _dir: tempfile::TempDir,
+    _pg: Option<PgDatabase>,
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+/// The backend a test application runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite, and PostgreSQL too when `TEST_POSTGRES_URL` is set (a note on stderr when it is not):
+/// the backends a test that runs on both loops over.
+pub fn databases() -> Vec<Database> {
+    if postgres_admin_url().is_some() {
+        vec![Database::Sqlite, Database::Postgres]
+    } else {
+        eprintln!("TEST_POSTGRES_URL is not set: skipping the PostgreSQL variant of this test");
+        vec![Database::Sqlite]
+    }
+}
+
+fn postgres_admin_url() -> Option<String> {
+    std::env::var("TEST_POSTGRES_URL").ok().filter(|url| !url.trim().is_empty())
+}
+
+/// A database made for one test on the `TEST_POSTGRES_URL` server, dropped with it.
+struct PgDatabase {
+    admin: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// Creates the database; (it, its URL).
+    fn create() -> (Self, String) {
+        let admin = postgres_admin_url().expect("TEST_POSTGRES_URL is set");
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "sendback_http_{}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        );
+        let mut conn = diesel::PgConnection::establish(&admin).expect("connect to TEST_POSTGRES_URL");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .expect("create test database");
+        let (base, _) = admin.rsplit_once('/').expect("TEST_POSTGRES_URL has a database path");
+        let url = format!("{base}/{name}");
+        (Self { admin, name }, url)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // FORCE ends any connection still open (a pool clone kept somewhere).
+        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                .execute(&mut conn);
+        }
+    }
 }
 
 /// A response, its body read to the end.
@@ -57,11 +126,24 @@ impl Reply {
     }
 }
 
-/// A fresh seeded database behind the router, with these session settings.
+/// A fresh seeded SQLite database behind the router, with these session settings.
 pub fn test_app(sessions: SessionSettings) -> TestApp {
+    test_app_on(Database::Sqlite, sessions)
+}
+
+/// A fresh seeded database of `database`'s kind behind the router, with these session settings.
+/// PostgreSQL needs `TEST_POSTGRES_URL` (see [`databases`]).
+pub fn test_app_on(database: Database, sessions: SessionSettings) -> TestApp {
     let turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("temp dir");
-    let pool = db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 4).expect("pool");
+    let (pg, url) = match database {
+        Database::Sqlite => (None, format!("sqlite://{}", dir.path().join("t.db").display())),
+        Database::Postgres => {
+            let (pg, url) = PgDatabase::create();
+            (Some(pg), url)
+        }
+    };
+    let pool = db::connect(&url, 4).expect("pool");
     let clock = ManualClock::starting_now();
     {
         let mut conn = pool.get().expect("conn");
@@ -75,12 +157,17 @@ pub fn test_app(sessions: SessionSettings) -> TestApp {
         uploads: app::state::UploadSettings::new(dir.path().join("uploads")),
         network: app::state::NetworkSettings::default(),
     };
-    TestApp { _turn: turn, router: server::router(state.clone()), state, clock, _dir: dir }
+    TestApp { router: server::router(state.clone()), state, clock, database, _dir: dir, _pg: pg, _turn: turn }
 }
 
 impl TestApp {
     pub fn new() -> Self {
         test_app(SessionSettings::default())
+    }
+
+    /// A fresh seeded application on `database`, with the default session settings.
+    pub fn on(database: Database) -> Self {
+        test_app_on(database, SessionSettings::default())
     }
 
     pub async fn send(&self, req: Request<Body>) -> Reply {
