@@ -1,14 +1,15 @@
 //! The bulk Reject API over HTTP (docs/DOMAIN.md §7): `POST /api/v1/rejection-tasks` with a CSV
 //! body queues one task per `Idempotency-Key` (a different file or settings under the same key is
 //! refused), `preview=true` changes nothing, the task and its results are read back through
-//! `GET /api/v1/rejection-tasks…`, and nobody else's key sees or touches any of it.
+//! `GET /api/v1/rejection-tasks…`, and nobody else's key sees or touches any of it. On SQLite, and
+//! PostgreSQL when `TEST_POSTGRES_URL` is set.
 
 use app::db::schema::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use diesel::prelude::*;
 
-use crate::support::{Reply, TestApp};
+use crate::support::{Reply, TestApp, databases};
 
 fn json(r: &Reply) -> serde_json::Value {
     serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("json answer: {} {}", r.status, r.body))
@@ -129,7 +130,15 @@ async fn run_worker(app: &TestApp) -> Option<(i64, app::engine::task::RunEnd)> {
 
 #[tokio::test]
 async fn a_file_becomes_one_task_per_idempotency_key_and_reports_progress_and_results() {
-    let app = TestApp::new();
+    for database in databases() {
+        a_file_becomes_one_task_per_idempotency_key_and_reports_progress_and_results_on(TestApp::on(
+            database,
+        ))
+        .await;
+    }
+}
+
+async fn a_file_becomes_one_task_per_idempotency_key_and_reports_progress_and_results_on(app: TestApp) {
     let key = key_of(&app, "client@sendback.test").await;
     let campaign = campaign_id(&app, "Home Insurance UK");
     let ids = app.fresh_leads(3);
@@ -207,7 +216,12 @@ async fn a_file_becomes_one_task_per_idempotency_key_and_reports_progress_and_re
 
 #[tokio::test]
 async fn a_preview_answers_what_the_task_would_do_and_changes_nothing() {
-    let app = TestApp::new();
+    for database in databases() {
+        a_preview_answers_what_the_task_would_do_and_changes_nothing_on(TestApp::on(database)).await;
+    }
+}
+
+async fn a_preview_answers_what_the_task_would_do_and_changes_nothing_on(app: TestApp) {
     let key = key_of(&app, "client@sendback.test").await;
     let campaign = campaign_id(&app, "Home Insurance UK");
     let ids = app.fresh_leads(2);
@@ -230,7 +244,12 @@ async fn a_preview_answers_what_the_task_would_do_and_changes_nothing() {
 
 #[tokio::test]
 async fn bad_requests_are_refused_with_a_code_and_keep_no_file() {
-    let app = TestApp::new();
+    for database in databases() {
+        bad_requests_are_refused_with_a_code_and_keep_no_file_on(TestApp::on(database)).await;
+    }
+}
+
+async fn bad_requests_are_refused_with_a_code_and_keep_no_file_on(app: TestApp) {
     let key = key_of(&app, "client@sendback.test").await;
     let campaign = campaign_id(&app, "Home Insurance UK");
     let ids = app.fresh_leads(1);
@@ -328,7 +347,12 @@ async fn bad_requests_are_refused_with_a_code_and_keep_no_file() {
 
 #[tokio::test]
 async fn nobody_else_sees_or_touches_a_clients_tasks() {
-    let app = TestApp::new();
+    for database in databases() {
+        nobody_else_sees_or_touches_a_clients_tasks_on(TestApp::on(database)).await;
+    }
+}
+
+async fn nobody_else_sees_or_touches_a_clients_tasks_on(app: TestApp) {
     let key = key_of(&app, "client@sendback.test").await;
     let campaign = campaign_id(&app, "Home Insurance UK");
     let ids = app.fresh_leads(1);
