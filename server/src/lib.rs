@@ -46,6 +46,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/lead", post(app::intake::http::lead))
         .route("/api/v1/me", get(app::api::me::me))
         .route("/api/v1/lead-status/reject/{lead_id}", post(app::api::reject::reject_lead))
+        .route("/api/v1/openapi.json", get(app::api::openapi::openapi_json))
+        .route("/api/docs", get(app::api::docs::docs))
         .route("/leads/import/{id}/results.csv", get(app::imports::http::results))
         .route("/leads/import-rejections/tasks/{id}/results.csv", get(app::rejections::http::results))
         .route("/reports/rejections.csv", get(app::reports::http::rejections_csv))

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod api_docs;
 mod api_keys;
 mod api_reject;
 mod imports;
