@@ -54,7 +54,7 @@ lint: check-wasm-deps ## rustfmt and clippy for both feature sets
 	cargo clippy -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 
 check-wasm-deps: ## the browser bundle must not contain server-only crates
-	@for c in diesel argon2 csv tower-sessions axum tokio libsqlite3-sys pq-sys; do \
+	@for c in diesel argon2 csv tower-sessions axum tokio libsqlite3-sys pq-sys utoipa; do \
 		if cargo tree -p app --no-default-features --features hydrate --target wasm32-unknown-unknown -e normal -i $$c 2>/dev/null | grep -q .; then \
 			echo "error: $$c is in the wasm build"; exit 1; fi; done; echo "wasm build is free of server-only crates"
 

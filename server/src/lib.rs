@@ -51,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/rejection-tasks/{id}/results.csv", get(app::api::tasks::results))
         .route("/api/v1/campaigns", get(app::api::lookups::campaigns))
         .route("/api/v1/leads/{lead_id}", get(app::api::lookups::lead))
+        .route("/api/v1/openapi.json", get(app::api::openapi::openapi_json))
+        .route("/api/docs", get(app::api::docs::docs))
         .route("/leads/import/{id}/results.csv", get(app::imports::http::results))
         .route("/leads/import-rejections/tasks/{id}/results.csv", get(app::rejections::http::results))
         .route("/reports/rejections.csv", get(app::reports::http::rejections_csv))

@@ -10,8 +10,8 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDateTime;
-use serde_json::json;
 
+use super::error::{ApiError, ErrorCode};
 use crate::auth::access::may_reject;
 use crate::db::keys;
 use crate::db::users::UserContext;
@@ -93,10 +93,10 @@ pub fn set_api_limits(limits: ApiLimits) {
     limiter.buckets.clear();
 }
 
-/// An API error: `{"result":"error","error":{"code":…,"message":…}}` with `status`.
-pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(json!({ "result": "error", "error": { "code": code, "message": message } })))
-        .into_response()
+/// An API error: `{"result":"error","error":{"code":…,"message":…}}` with `status`. The code is
+/// an [`ErrorCode`] (the document lists those).
+pub fn error(status: StatusCode, code: impl AsRef<str>, message: &str) -> Response {
+    (status, axum::Json(ApiError::new(code, message))).into_response()
 }
 
 /// The same answer for a key that is missing, malformed, unknown or revoked: nothing tells a
@@ -104,7 +104,7 @@ pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
 fn invalid_key() -> Response {
     error(
         StatusCode::UNAUTHORIZED,
-        "INVALID_KEY",
+        ErrorCode::InvalidKey,
         "Send a valid API key as Authorization: Bearer <key>. The key is missing, unknown or revoked.",
     )
 }
@@ -112,7 +112,7 @@ fn invalid_key() -> Response {
 fn rate_limited(wait_seconds: u64) -> Response {
     let mut response = error(
         StatusCode::TOO_MANY_REQUESTS,
-        "RATE_LIMITED",
+        ErrorCode::RateLimited,
         "Too many requests with this key. Wait for the time in Retry-After, then try again.",
     );
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait_seconds));
@@ -142,7 +142,7 @@ pub async fn api_user(
         tracing::error!(error = %err, "looking up an API key");
         error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
+            ErrorCode::Internal,
             "Something went wrong on our side. Try again in a moment.",
         )
     })?;
@@ -151,7 +151,7 @@ pub async fn api_user(
     if may_reject(&caller.user).is_err() {
         return Err(error(
             StatusCode::FORBIDDEN,
-            "FORBIDDEN",
+            ErrorCode::Forbidden,
             "This key's user no longer holds the permission Reject Leads as a Client.",
         ));
     }

@@ -2,7 +2,10 @@
 //! authenticated by an API key, never by a session cookie. Server only.
 
 pub mod auth;
+pub mod docs;
+pub mod error;
 pub mod lookups;
 pub mod me;
+pub mod openapi;
 pub mod reject;
 pub mod tasks;

@@ -7,12 +7,48 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::auth::{api_user, error};
+use super::error::{ApiError, ErrorCode};
+use crate::domain::status::LeadStatus;
 use crate::engine::planner::MAX_REASON_CHARS;
 use crate::engine::task::single::{SingleError, SingleReject, reject_one};
 use crate::state::AppState;
+
+// The form as the OpenAPI document shows it; the handler reads the fields by name from the raw
+// form (a repeated or unknown field is no error).
+/// The form fields.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes the request in the OpenAPI document; the form is read by name")]
+pub struct RejectForm {
+    /// The API key, when not sent as `Authorization: Bearer` (Databowl-compatible).
+    key: Option<String>,
+    /// Why the lead is rejected: stored as its status reason (at most 1,000 characters).
+    reason: String,
+    /// Also set the lead's approved affiliate events to rejected. `true`, `1`, `yes` or `on` tick
+    /// it; anything else, or nothing, leaves it off.
+    reject_affiliate_events: Option<String>,
+    /// Give the lead's cap unit back (once). Ticked like `reject_affiliate_events`.
+    count_towards_cap: Option<String>,
+}
+
+/// Always `"success"` in a success answer.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SuccessResult {
+    Success,
+}
+
+// Fields in alphabetical order: the answer's bytes stay as `serde_json::json!` first wrote them.
+/// A lead rejected: now `client_rejected`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rejected {
+    pub lead_id: i64,
+    pub result: SuccessResult,
+    pub status: LeadStatus,
+}
 
 /// The form's fields, in order (an unreadable body has none).
 fn form(body: &[u8]) -> Vec<(String, String)> {
@@ -29,9 +65,32 @@ fn flag(params: &[(String, String)], name: &str) -> bool {
 }
 
 fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "LEAD_NOT_FOUND", "No lead of yours has this id.")
+    error(StatusCode::NOT_FOUND, ErrorCode::LeadNotFound, "No lead of yours has this id.")
 }
 
+/// Reject one lead
+///
+/// Databowl-compatible. The lead is decided as a one-row rejection task without a file: with
+/// today (UTC) as the reference date, it becomes `client_rejected` with the reason when it was
+/// delivered and is inside its campaign's rejection window; nothing changes otherwise. The key
+/// is checked first: nothing about a lead is told without a valid key.
+#[utoipa::path(
+    post,
+    path = "/api/v1/lead-status/reject/{lead_id}",
+    tag = "rejections",
+    params(("lead_id" = String, Path, description = "The lead's id (a lead id that is not a number is not found).")),
+    request_body(content = RejectForm, content_type = "application/x-www-form-urlencoded"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The lead is now Client Rejected.", body = Rejected),
+        (status = 404, description = "`LEAD_NOT_FOUND`: no lead of your client has this id.", body = ApiError),
+        (status = 409, description = "`ALREADY_REJECTED`: the lead is already Client Rejected.", body = ApiError),
+        (status = 422, description = "`OUTSIDE_WINDOW`: the lead is outside its rejection window. \
+            `NOT_DELIVERED`: the lead's status is not received, accepted or sale. \
+            `NO_MAX_REJECTION_DAYS`: its campaign has no maximum rejection days. \
+            `MISSING_REASON`: the reason is missing, blank or longer than 1,000 characters.", body = ApiError),
+    ),
+)]
 pub async fn reject_lead(
     State(state): State<AppState>,
     Path(lead_id): Path<String>,
@@ -50,14 +109,14 @@ pub async fn reject_lead(
     if reason.is_empty() {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "MISSING_REASON",
+            ErrorCode::MissingReason,
             "Send the rejection reason as reason.",
         );
     }
     if reason.chars().count() > MAX_REASON_CHARS {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "MISSING_REASON",
+            ErrorCode::MissingReason,
             &format!("The rejection reason is longer than {MAX_REASON_CHARS} characters."),
         );
     }
@@ -72,30 +131,36 @@ pub async fn reject_lead(
         now: state.clock.now(),
     };
     let outcome = state.db_or(move |conn| reject_one(conn, &request)).await;
-    let unprocessable = |code: &str, message: &str| error(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+    let unprocessable =
+        |code: ErrorCode, message: &str| error(StatusCode::UNPROCESSABLE_ENTITY, code, message);
     match outcome {
-        Ok(()) => axum::Json(json!({ "result": "success", "lead_id": lead_id, "status": "client_rejected" }))
-            .into_response(),
+        Ok(()) => axum::Json(Rejected {
+            lead_id,
+            result: SuccessResult::Success,
+            status: LeadStatus::ClientRejected,
+        })
+        .into_response(),
         Err(SingleError::NotFound) => not_found(),
         Err(SingleError::AlreadyRejected) => {
-            error(StatusCode::CONFLICT, "ALREADY_REJECTED", "The lead is already Client Rejected.")
+            error(StatusCode::CONFLICT, ErrorCode::AlreadyRejected, "The lead is already Client Rejected.")
         }
-        Err(SingleError::OutsideWindow(why)) => {
-            unprocessable("OUTSIDE_WINDOW", &format!("The lead is outside its rejection window: {why}."))
-        }
+        Err(SingleError::OutsideWindow(why)) => unprocessable(
+            ErrorCode::OutsideWindow,
+            &format!("The lead is outside its rejection window: {why}."),
+        ),
         Err(SingleError::NotDelivered(why)) => {
-            unprocessable("NOT_DELIVERED", &format!("Only a delivered lead can be rejected: {why}."))
+            unprocessable(ErrorCode::NotDelivered, &format!("Only a delivered lead can be rejected: {why}."))
         }
         Err(SingleError::NoMaxRejectionDays) => unprocessable(
-            "NO_MAX_REJECTION_DAYS",
+            ErrorCode::NoMaxRejectionDays,
             "The lead's campaign has no maximum rejection days, so none of its leads can be rejected.",
         ),
-        Err(SingleError::Invalid(why)) => unprocessable("MISSING_REASON", &why),
+        Err(SingleError::Invalid(why)) => unprocessable(ErrorCode::MissingReason, &why),
         Err(err @ (SingleError::Db(_) | SingleError::Conflict)) => {
             tracing::error!(error = %err, lead_id, "rejecting a lead through the API");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
+                ErrorCode::Internal,
                 "Something went wrong on our side. Try again in a moment.",
             )
         }

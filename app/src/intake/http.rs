@@ -9,31 +9,71 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::api::error::{ApiError, ErrorCode};
 use crate::db::intake::{self, IntakeError};
 use crate::db::keys;
+use crate::domain::status::LeadStatus;
 use crate::state::AppState;
+
+// The request as the OpenAPI document shows it; the handler reads the parameters by name from
+// the form or JSON object.
+/// The posted parameters (form fields or a JSON object's members).
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes the request in the OpenAPI document; the body is read by name")]
+pub struct IntakeForm {
+    /// The campaign's id.
+    cid: String,
+    /// Your supplier id.
+    sid: String,
+    /// Your intake key, when not sent as `Authorization: Bearer`.
+    key: Option<String>,
+    /// The lead's values, named by the field's key (`email`), `f_<field id>_<label>` or
+    /// `f_<field id>`; JSON values may be strings, numbers, booleans or null.
+    #[serde(flatten)]
+    values: std::collections::BTreeMap<String, String>,
+}
+
+/// Always `"created"` when a lead was stored.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CreatedResult {
+    Created,
+}
+
+// Fields in alphabetical order: the answer's bytes stay as `serde_json::json!` first wrote them.
+/// A lead stored: as `received`, or as `rejected` / `quarantine` with the reason.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Created {
+    pub lead_id: i64,
+    /// Why the lead was stored as rejected or quarantined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub result: CreatedResult,
+    pub status: LeadStatus,
+    /// The lead's consumer session id.
+    pub uid: String,
+}
 
 /// An intake error: the HTTP status, the code suppliers' software reads, and a message.
 struct Refusal {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     field: Option<String>,
 }
 
-fn refuse(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refusal {
+fn refuse(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Refusal {
     Refusal { status, code, message: message.into(), field: None }
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(field) = self.field {
-            error["field"] = json!(field);
-        }
-        (self.status, axum::Json(json!({ "result": "error", "error": error }))).into_response()
+        let mut answer = ApiError::new(self.code, self.message);
+        answer.error.field = self.field;
+        (self.status, axum::Json(answer)).into_response()
     }
 }
 
@@ -44,7 +84,7 @@ fn parameters(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>,
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.trim_start().starts_with("application/json"));
     let unreadable =
-        || refuse(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "The request body could not be read.");
+        || refuse(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, "The request body could not be read.");
     if !json {
         return serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).map_err(|_| unreadable());
     }
@@ -59,7 +99,11 @@ fn parameters(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>,
             serde_json::Value::Null => Ok((name, String::new())),
             _ => Err(Refusal {
                 field: Some(name),
-                ..refuse(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD", "Send each field as text.")
+                ..refuse(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorCode::InvalidField,
+                    "Send each field as text.",
+                )
             }),
         })
         .collect()
@@ -75,18 +119,42 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
 }
 
+/// Send a lead (suppliers)
+///
+/// Databowl-compatible intake: a supplier posts one lead for a campaign, form-encoded or as a
+/// JSON object. An invalid email or phone, or a value already on a lead of a deduplicated
+/// field, stores the lead as `rejected` with the reason; a lead over a cap as `quarantine`
+/// ("Cap reached"); otherwise it is `received`. A refused request stores nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/lead",
+    tag = "intake",
+    request_body(content(
+        (IntakeForm = "application/x-www-form-urlencoded"),
+        (IntakeForm = "application/json"),
+    )),
+    security(("supplier_key" = [])),
+    responses(
+        (status = 200, description = "The lead was stored (also as rejected or quarantined: see `status` and `reason`).", body = Created),
+        (status = 400, description = "`INVALID_REQUEST`: the body could not be read. \
+            `MISSING_CID`: no campaign id. `MISSING_SID`: no supplier id.", body = ApiError),
+        (status = 401, description = "`INVALID_KEY`: the key is missing, unknown or revoked, or not this supplier's.", body = ApiError),
+        (status = 403, description = "`SUPPLIER_NOT_ALLOWED`: this supplier may not send leads to this campaign.", body = ApiError),
+        (status = 404, description = "`UNKNOWN_CAMPAIGN`: no campaign of your instance has this id.", body = ApiError),
+        (status = 422, description = "`INVALID_FIELD`: a posted name is no field of the campaign, or a JSON value is not text; `field` names it.", body = ApiError),
+        (status = 500, description = "`INTERNAL`: something failed on our side; try again.", body = ApiError),
+    ),
+)]
 pub async fn lead(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match receive(&state, &headers, &body).await {
         Ok(received) => {
-            let mut answer = json!({
-                "result": "created",
-                "lead_id": received.lead_id,
-                "uid": received.uid,
-                "status": received.status.as_str(),
-            });
-            if let Some(reason) = received.reason {
-                answer["reason"] = json!(reason);
-            }
+            let answer = Created {
+                lead_id: received.lead_id,
+                reason: received.reason,
+                result: CreatedResult::Created,
+                status: received.status,
+                uid: received.uid,
+            };
             (StatusCode::OK, axum::Json(answer)).into_response()
         }
         Err(refusal) => refusal.into_response(),
@@ -96,19 +164,19 @@ pub async fn lead(State(state): State<AppState>, headers: HeaderMap, body: Bytes
 async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<intake::Received, Refusal> {
     let params = parameters(headers, body)?;
     let Some(cid) = single(&params, "cid") else {
-        return Err(refuse(StatusCode::BAD_REQUEST, "MISSING_CID", "Send the campaign id as cid."));
+        return Err(refuse(StatusCode::BAD_REQUEST, ErrorCode::MissingCid, "Send the campaign id as cid."));
     };
     let campaign_id: i64 = cid.parse().map_err(|_| {
-        refuse(StatusCode::NOT_FOUND, "UNKNOWN_CAMPAIGN", "There is no campaign with this id.")
+        refuse(StatusCode::NOT_FOUND, ErrorCode::UnknownCampaign, "There is no campaign with this id.")
     })?;
     let Some(sid) = single(&params, "sid") else {
-        return Err(refuse(StatusCode::BAD_REQUEST, "MISSING_SID", "Send your supplier id as sid."));
+        return Err(refuse(StatusCode::BAD_REQUEST, ErrorCode::MissingSid, "Send your supplier id as sid."));
     };
     let key = single(&params, "key").map(str::to_owned).or_else(|| bearer(headers));
     let invalid_key = || {
         refuse(
             StatusCode::UNAUTHORIZED,
-            "INVALID_KEY",
+            ErrorCode::InvalidKey,
             "The key is missing, unknown or revoked, or not this supplier's.",
         )
     };
@@ -135,16 +203,16 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<i
 fn refusal(e: IntakeError) -> Refusal {
     match e {
         IntakeError::UnknownCampaign => {
-            refuse(StatusCode::NOT_FOUND, "UNKNOWN_CAMPAIGN", "There is no campaign with this id.")
+            refuse(StatusCode::NOT_FOUND, ErrorCode::UnknownCampaign, "There is no campaign with this id.")
         }
         IntakeError::SupplierNotAllowed => refuse(
             StatusCode::FORBIDDEN,
-            "SUPPLIER_NOT_ALLOWED",
+            ErrorCode::SupplierNotAllowed,
             "This supplier may not send leads to this campaign.",
         ),
         IntakeError::InvalidField(f) => Refusal {
             field: Some(f.field),
-            ..refuse(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD", f.message)
+            ..refuse(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, f.message)
         },
         IntakeError::Db(e) => internal(e),
     }
@@ -154,7 +222,7 @@ fn internal(e: crate::db::DbError) -> Refusal {
     tracing::error!(error = %e, "lead intake");
     refuse(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "INTERNAL",
+        ErrorCode::Internal,
         "Something went wrong on our side. Try again in a moment.",
     )
 }

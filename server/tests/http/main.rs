@@ -9,6 +9,7 @@
 
 mod support;
 
+mod api_docs;
 mod api_keys;
 mod api_lookups;
 mod api_reject;
