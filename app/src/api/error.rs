@@ -39,12 +39,38 @@ pub enum ErrorCode {
     SupplierNotAllowed,
     /// Intake: a posted name is no field of the campaign, or its value is not text (422).
     InvalidField,
+    /// No rejection task of the key's user has this id (404).
+    TaskNotFound,
+    /// The task has not finished, so its results file is not whole yet (409).
+    TaskNotFinished,
+    /// Rejection tasks: no campaign of the key's client has this id (404).
+    CampaignNotFound,
+    /// Rejection tasks: no `Idempotency-Key` header (400).
+    MissingIdempotencyKey,
+    /// Rejection tasks: the `Idempotency-Key` is not 1–255 visible ASCII characters (400).
+    InvalidIdempotencyKey,
+    /// Rejection tasks: the `Idempotency-Key` was used before with another file or other settings (422).
+    IdempotencyKeyReused,
+    /// A required query parameter is missing (422).
+    MissingParameter,
+    /// A query parameter is unknown or its value is not valid (422).
+    InvalidParameter,
+    /// Rejection tasks: the file has no column with the name given, or none could be guessed (422).
+    UnknownColumn,
+    /// Rejection tasks: the identifier field is not a deduplicated field of the campaign (422).
+    InvalidIdentifier,
+    /// Rejection tasks: a file-level refusal — not CSV, empty, no data rows, … (422).
+    InvalidFile,
+    /// Rejection tasks: the file is over the size limit (413).
+    FileTooLarge,
+    /// Rejection tasks: the body did not arrive whole (400).
+    UploadInterrupted,
     /// Something failed on the server's side (500).
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::InvalidKey,
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
@@ -60,6 +86,19 @@ impl ErrorCode {
         ErrorCode::UnknownCampaign,
         ErrorCode::SupplierNotAllowed,
         ErrorCode::InvalidField,
+        ErrorCode::TaskNotFound,
+        ErrorCode::TaskNotFinished,
+        ErrorCode::CampaignNotFound,
+        ErrorCode::MissingIdempotencyKey,
+        ErrorCode::InvalidIdempotencyKey,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::MissingParameter,
+        ErrorCode::InvalidParameter,
+        ErrorCode::UnknownColumn,
+        ErrorCode::InvalidIdentifier,
+        ErrorCode::InvalidFile,
+        ErrorCode::FileTooLarge,
+        ErrorCode::UploadInterrupted,
         ErrorCode::Internal,
     ];
 
@@ -81,6 +120,19 @@ impl ErrorCode {
             ErrorCode::UnknownCampaign => "UNKNOWN_CAMPAIGN",
             ErrorCode::SupplierNotAllowed => "SUPPLIER_NOT_ALLOWED",
             ErrorCode::InvalidField => "INVALID_FIELD",
+            ErrorCode::TaskNotFound => "TASK_NOT_FOUND",
+            ErrorCode::TaskNotFinished => "TASK_NOT_FINISHED",
+            ErrorCode::CampaignNotFound => "CAMPAIGN_NOT_FOUND",
+            ErrorCode::MissingIdempotencyKey => "MISSING_IDEMPOTENCY_KEY",
+            ErrorCode::InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
+            ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            ErrorCode::MissingParameter => "MISSING_PARAMETER",
+            ErrorCode::InvalidParameter => "INVALID_PARAMETER",
+            ErrorCode::UnknownColumn => "UNKNOWN_COLUMN",
+            ErrorCode::InvalidIdentifier => "INVALID_IDENTIFIER",
+            ErrorCode::InvalidFile => "INVALID_FILE",
+            ErrorCode::FileTooLarge => "FILE_TOO_LARGE",
+            ErrorCode::UploadInterrupted => "UPLOAD_INTERRUPTED",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -112,7 +164,7 @@ pub struct ApiError {
 pub struct ErrorDetail {
     #[schema(value_type = ErrorCode)]
     pub code: String,
-    /// The posted field at fault (intake only).
+    /// The posted field or query parameter at fault (intake, rejection tasks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// For a person to read; may change, so software should match on `code`.

@@ -8,21 +8,23 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDateTime, SecondsFormat};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::auth::{api_user, error};
+use super::error::{ApiError, ErrorCode};
 use crate::db::api_lookups::{self, ClientCampaign, DedupeField, LeadLookup, StatusChange};
 use crate::db::leads::window_of;
 use crate::domain::lead::RejectionWindow;
 use crate::state::AppState;
 
 /// `GET /api/v1/campaigns`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct CampaignList {
     /// By name, then id.
     pub campaigns: Vec<Campaign>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Campaign {
     pub id: i64,
     pub name: String,
@@ -32,7 +34,7 @@ pub struct Campaign {
     pub deduplicated_fields: Vec<Field>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Field {
     pub id: i64,
     /// The field key, as intake takes values by.
@@ -43,7 +45,7 @@ pub struct Field {
 }
 
 /// `GET /api/v1/leads/{lead_id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Lead {
     pub lead_id: i64,
     pub uid: String,
@@ -63,14 +65,14 @@ pub struct Lead {
     pub history: Vec<Change>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Named {
     pub id: i64,
     pub name: String,
 }
 
 /// One status change of a lead.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Change {
     /// RFC 3339, UTC.
     pub at: String,
@@ -92,13 +94,13 @@ fn internal(err: &crate::db::DbError, what: &str) -> Response {
     tracing::error!(error = %err, "{what} through the API");
     error(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "INTERNAL",
+        ErrorCode::Internal,
         "Something went wrong on our side. Try again in a moment.",
     )
 }
 
 fn lead_not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "LEAD_NOT_FOUND", "No lead of yours has this id.")
+    error(StatusCode::NOT_FOUND, ErrorCode::LeadNotFound, "No lead of yours has this id.")
 }
 
 impl From<ClientCampaign> for Campaign {
@@ -149,6 +151,17 @@ impl Lead {
     }
 }
 
+/// Your campaigns
+///
+/// The campaigns of the key's client, to find a `campaign_id` and the deduplicated fields that
+/// identify their leads (`identifier=field:<key>` in a rejection task).
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns",
+    tag = "leads",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The client's campaigns, by name.", body = CampaignList)),
+)]
 pub async fn campaigns(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let user = match api_user(&state, &headers, None).await {
         Ok(user) => user,
@@ -166,6 +179,21 @@ pub async fn campaigns(State(state): State<AppState>, headers: HeaderMap) -> Res
     }
 }
 
+/// A lead
+///
+/// One lead of the key's client: its status and reason, campaign, supplier, received time,
+/// rejection window and status history.
+#[utoipa::path(
+    get,
+    path = "/api/v1/leads/{lead_id}",
+    tag = "leads",
+    params(("lead_id" = i64, Path, description = "The lead's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The lead.", body = Lead),
+        (status = 404, description = "`LEAD_NOT_FOUND`: no lead of your client has this id.", body = ApiError),
+    ),
+)]
 pub async fn lead(
     State(state): State<AppState>,
     Path(lead_id): Path<String>,

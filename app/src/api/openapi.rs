@@ -11,10 +11,9 @@ use std::sync::LazyLock;
 
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, ResponseBuilder};
-use utoipa::{Modify, OpenApi, PartialSchema as _, ToSchema};
+use utoipa::{Modify, OpenApi, PartialSchema as _};
 
 use super::error::{ApiError, ErrorCode};
 
@@ -35,16 +34,16 @@ pub const SUPPLIER_KEY: &str = "supplier_key";
     paths(
         super::me::me,
         super::reject::reject_lead,
-        planned::create_rejection_task,
-        planned::list_rejection_tasks,
-        planned::rejection_task,
-        planned::rejection_task_results,
-        planned::campaigns,
-        planned::lead,
+        super::tasks::create,
+        super::tasks::list,
+        super::tasks::show,
+        super::tasks::results,
+        super::lookups::campaigns,
+        super::lookups::lead,
         crate::intake::http::lead,
         openapi_json,
     ),
-    components(schemas(ErrorCode)),
+    components(schemas(ErrorCode, ApiError, super::tasks::TaskPreview)),
     modifiers(&KeyRefusals),
     tags(
         (name = "account", description = "The API key itself."),
@@ -165,150 +164,4 @@ static DOCUMENT_JSON: LazyLock<String> = LazyLock::new(|| {
 )]
 pub async fn openapi_json() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], DOCUMENT_JSON.as_str())
-}
-
-/// A rejection task as the API first answers it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TaskAccepted {
-    pub task_id: i64,
-    /// `queued` when it was just made; as it stands when the same request is repeated.
-    pub status: String,
-    pub links: TaskLinks,
-}
-
-/// Where to follow a task.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TaskLinks {
-    /// `/api/v1/rejection-tasks/{id}`: the task's status, progress and counts.
-    #[serde(rename = "self")]
-    pub self_: String,
-    /// `/api/v1/rejection-tasks/{id}/results.csv`: the results file, once completed.
-    pub results: String,
-}
-
-/// Endpoints being built elsewhere, documented here from their agreed contract so the document
-/// is complete. Each function documents the handler in `app/src/api/` named in its comment;
-/// move the annotation onto the handler when it lands, and point `paths(...)` at the handler.
-#[expect(dead_code, reason = "carriers of the #[utoipa::path] annotations of handlers not yet merged")]
-mod planned {
-    use super::{ApiError, TaskAccepted};
-
-    // Documents the handler of `POST /api/v1/rejection-tasks` (rejection tasks API, in progress).
-    /// Start a rejection task
-    ///
-    /// The body is the CSV file (UTF-8 with or without BOM; `,` `;` tab or `|`, sniffed; a
-    /// header row). Every file-level check runs first; then the task is queued and a worker
-    /// runs it, row by row, as a task started on the Import Rejections page. Sending the same
-    /// request again with the same `Idempotency-Key` answers the task already made.
-    #[utoipa::path(
-        post,
-        path = "/api/v1/rejection-tasks",
-        tag = "rejections",
-        params(
-            ("Idempotency-Key" = String, Header, description = "Required: a key of your choosing, one per task. A repeated request with the same key and body answers the first one's task; the same key with a different request is refused."),
-            ("campaign_id" = i64, Query, description = "The campaign the file's leads belong to (one of your client's)."),
-            ("identifier" = String, Query, description = "How the rows name their lead: `lead_id`, `uid` (consumer session id), or `field:<field key>` (a deduplicated field of the campaign, e.g. `field:email`)."),
-            ("identifier_column" = String, Query, description = "The header of the file's column holding the identifier."),
-            ("reason_column" = String, Query, description = "The header of the file's column holding the rejection reason."),
-            ("reject_from" = Option<String>, Query, format = Date, description = "Option 1, reject from this date (YYYY-MM-DD, not in the future): the reference date of the rejection window. Default: today (UTC)."),
-            ("move_outside_to_accepted" = Option<bool>, Query, description = "Option 2: leads outside the window move from received to accepted instead of being left alone."),
-            ("reject_affiliate_events" = Option<bool>, Query, description = "Option 3: each rejected lead's approved affiliate events become rejected."),
-            ("move_remaining_to_accepted" = Option<bool>, Query, description = "Option 4: afterwards, every received lead of the campaign received on or before the reference date and not rejected by this task moves to accepted."),
-            ("count_towards_cap" = Option<bool>, Query, description = "Option 5: each rejected lead gives its unit back to the caps it counted in (once)."),
-            ("preview" = Option<bool>, Query, description = "Check the file and decide its rows without changing anything or making a task: the answer is the preview."),
-        ),
-        request_body(content = String, content_type = "text/csv", description = "The rejection file."),
-        security(("bearer" = [])),
-        responses(
-            (status = 202, description = "The task is queued.", body = TaskAccepted),
-            (status = 200, description = "The same request was sent before with this `Idempotency-Key`: its task, as it stands. With `preview=true`: the preview (the file's rows as they would be decided); nothing was changed.", body = TaskAccepted),
-            (status = 422, description = "A file-level refusal — not a CSV file, empty, no header, a named column missing, a campaign not yours or without maximum rejection days, an identifier field that is not deduplicated, a reject-from date in the future — or the `Idempotency-Key` was used before with a different request. The message says which; nothing was changed.", body = ApiError),
-        ),
-    )]
-    fn create_rejection_task() {}
-
-    // Documents the handler of `GET /api/v1/rejection-tasks` (rejection tasks API, in progress).
-    /// List your rejection tasks
-    ///
-    /// Cursor-paginated: follow the answer's cursor for the next page.
-    #[utoipa::path(
-        get,
-        path = "/api/v1/rejection-tasks",
-        tag = "rejections",
-        params(
-            ("cursor" = Option<String>, Query, description = "Where the page starts: the cursor the previous page gave. Omit it for the first page."),
-            ("limit" = Option<u32>, Query, description = "How many tasks a page holds at most."),
-        ),
-        security(("bearer" = [])),
-        responses((status = 200, description = "A page of the rejection tasks you may see, with the cursor of the next page.", body = serde_json::Value)),
-    )]
-    fn list_rejection_tasks() {}
-
-    // Documents the handler of `GET /api/v1/rejection-tasks/{id}` (rejection tasks API, in progress).
-    /// A rejection task
-    ///
-    /// Its status (`queued`, `running`, `completed` or `failed` with the reason), progress and
-    /// counts per outcome.
-    #[utoipa::path(
-        get,
-        path = "/api/v1/rejection-tasks/{id}",
-        tag = "rejections",
-        params(("id" = i64, Path, description = "The task's id.")),
-        security(("bearer" = [])),
-        responses(
-            (status = 200, description = "The task.", body = serde_json::Value),
-            (status = 404, description = "No task you may see has this id.", body = ApiError),
-        ),
-    )]
-    fn rejection_task() {}
-
-    // Documents the handler of `GET /api/v1/rejection-tasks/{id}/results.csv` (rejection tasks
-    // API, in progress).
-    /// A rejection task's results file
-    ///
-    /// One line per row of the file: its number, identifier, reason, outcome, Lead ID and
-    /// message; cells are written safely against spreadsheet formulas.
-    #[utoipa::path(
-        get,
-        path = "/api/v1/rejection-tasks/{id}/results.csv",
-        tag = "rejections",
-        params(("id" = i64, Path, description = "The task's id.")),
-        security(("bearer" = [])),
-        responses(
-            (status = 200, description = "The results file.", body = String, content_type = "text/csv"),
-            (status = 404, description = "No task you may see has this id.", body = ApiError),
-        ),
-    )]
-    fn rejection_task_results() {}
-
-    // Documents the handler of `GET /api/v1/campaigns` (campaigns API, in progress).
-    /// Your campaigns
-    ///
-    /// The campaigns of the key's client, to find a `campaign_id` and its fields.
-    #[utoipa::path(
-        get,
-        path = "/api/v1/campaigns",
-        tag = "leads",
-        security(("bearer" = [])),
-        responses((status = 200, description = "The client's campaigns.", body = serde_json::Value)),
-    )]
-    fn campaigns() {}
-
-    // Documents the handler of `GET /api/v1/leads/{lead_id}` (leads API, in progress).
-    /// A lead
-    ///
-    /// One lead of the key's client: its status and reason, campaign, received time and
-    /// rejection window.
-    #[utoipa::path(
-        get,
-        path = "/api/v1/leads/{lead_id}",
-        tag = "leads",
-        params(("lead_id" = i64, Path, description = "The lead's id.")),
-        security(("bearer" = [])),
-        responses(
-            (status = 200, description = "The lead.", body = serde_json::Value),
-            (status = 404, description = "`LEAD_NOT_FOUND`: no lead of your client has this id.", body = ApiError),
-        ),
-    )]
-    fn lead() {}
 }

@@ -10,8 +10,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, NaiveDateTime, SecondsFormat};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::auth::{api_user, error};
+use super::error::{ApiError, ErrorCode};
 use crate::db::users::UserContext;
 use crate::domain::task::{IdentifierChoice, Outcome, TaskOptions, TaskStatus};
 use crate::engine::csv_file::{self, FileRefusal};
@@ -53,12 +55,12 @@ struct Settings {
 /// A parameter the request got wrong: its name and what to send instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct BadParameter {
-    code: &'static str,
+    code: ErrorCode,
     parameter: String,
     message: String,
 }
 
-fn bad(code: &'static str, parameter: &str, message: impl Into<String>) -> BadParameter {
+fn bad(code: ErrorCode, parameter: &str, message: impl Into<String>) -> BadParameter {
     BadParameter { code, parameter: parameter.to_owned(), message: message.into() }
 }
 
@@ -68,7 +70,7 @@ fn parse_flag(name: &str, value: &str) -> Result<bool, BadParameter> {
     match v.as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" | "" => Ok(false),
-        _ => Err(bad("INVALID_PARAMETER", name, format!("{name} must be true or false."))),
+        _ => Err(bad(ErrorCode::InvalidParameter, name, format!("{name} must be true or false."))),
     }
 }
 
@@ -77,7 +79,7 @@ impl Settings {
     /// option would otherwise run the task without it).
     fn parse(query: &str) -> Result<Self, BadParameter> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
-            .map_err(|_| bad("INVALID_PARAMETER", "query", "The query string could not be read."))?;
+            .map_err(|_| bad(ErrorCode::InvalidParameter, "query", "The query string could not be read."))?;
         let mut campaign_id = None;
         let mut s = Settings {
             campaign_id: 0,
@@ -95,7 +97,7 @@ impl Settings {
                 "campaign_id" => {
                     campaign_id = Some(value.trim().parse::<i64>().map_err(|_| {
                         bad(
-                            "INVALID_PARAMETER",
+                            ErrorCode::InvalidParameter,
                             "campaign_id",
                             "campaign_id must be a campaign's id (a number).",
                         )
@@ -109,7 +111,7 @@ impl Settings {
                             Some(key) if !key.is_empty() => Identifier::FieldKey(key.to_owned()),
                             _ => {
                                 return Err(bad(
-                                    "INVALID_PARAMETER",
+                                    ErrorCode::InvalidParameter,
                                     "identifier",
                                     "identifier must be lead_id, uid or field:<field key>.",
                                 ));
@@ -124,7 +126,7 @@ impl Settings {
                         None => None,
                         Some(v) => Some(NaiveDate::parse_from_str(&v, "%Y-%m-%d").map_err(|_| {
                             bad(
-                                "INVALID_PARAMETER",
+                                ErrorCode::InvalidParameter,
                                 "reject_from",
                                 "reject_from must be a date as YYYY-MM-DD.",
                             )
@@ -142,7 +144,7 @@ impl Settings {
                 other => {
                     let shown: String = other.chars().take(60).collect();
                     return Err(bad(
-                        "INVALID_PARAMETER",
+                        ErrorCode::InvalidParameter,
                         other,
                         format!("Unknown parameter \"{shown}\". See /api/docs for the parameters."),
                     ));
@@ -150,7 +152,7 @@ impl Settings {
             }
         }
         s.campaign_id = campaign_id.ok_or_else(|| {
-            bad("MISSING_PARAMETER", "campaign_id", "Send the campaign's id as campaign_id.")
+            bad(ErrorCode::MissingParameter, "campaign_id", "Send the campaign's id as campaign_id.")
         })?;
         Ok(s)
     }
@@ -164,7 +166,7 @@ fn idempotency_key(headers: &HeaderMap, preview: bool) -> Result<Option<String>,
             Ok(None)
         } else {
             Err(bad(
-                "MISSING_IDEMPOTENCY_KEY",
+                ErrorCode::MissingIdempotencyKey,
                 "Idempotency-Key",
                 "Send an Idempotency-Key header (for example a UUID) so that a retry cannot start the task twice.",
             ))
@@ -173,7 +175,7 @@ fn idempotency_key(headers: &HeaderMap, preview: bool) -> Result<Option<String>,
     let key = value.to_str().unwrap_or_default().trim();
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_CHARS || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad(
-            "INVALID_IDEMPOTENCY_KEY",
+            ErrorCode::InvalidIdempotencyKey,
             "Idempotency-Key",
             format!(
                 "The Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters (a UUID is ideal)."
@@ -185,47 +187,45 @@ fn idempotency_key(headers: &HeaderMap, preview: bool) -> Result<Option<String>,
 
 fn bad_request(b: &BadParameter) -> Response {
     let status = match b.code {
-        "MISSING_IDEMPOTENCY_KEY" | "INVALID_IDEMPOTENCY_KEY" => StatusCode::BAD_REQUEST,
+        ErrorCode::MissingIdempotencyKey | ErrorCode::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     refusal(status, b.code, Some(&b.parameter), &b.message)
 }
 
 /// An error answer that also names the parameter or setting at fault.
-fn refusal(status: StatusCode, code: &str, field: Option<&str>, message: &str) -> Response {
-    let mut body = serde_json::json!({ "result": "error", "error": { "code": code, "message": message } });
-    if let Some(field) = field {
-        body["error"]["field"] = field.into();
-    }
+fn refusal(status: StatusCode, code: ErrorCode, field: Option<&str>, message: &str) -> Response {
+    let mut body = ApiError::new(code, message);
+    body.error.field = field.map(str::to_owned);
     (status, axum::Json(body)).into_response()
 }
 
 fn internal() -> Response {
     error(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "INTERNAL",
+        ErrorCode::Internal,
         "Something went wrong on our side. Try again in a moment.",
     )
 }
 
 fn task_not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "TASK_NOT_FOUND", "No rejection task of yours has this id.")
+    error(StatusCode::NOT_FOUND, ErrorCode::TaskNotFound, "No rejection task of yours has this id.")
 }
 
 /// A refused task as the API answers it. The messages are the page's.
 fn submit_refusal(err: SubmitError) -> Response {
     match err {
         SubmitError::CampaignNotFound => {
-            error(StatusCode::NOT_FOUND, "CAMPAIGN_NOT_FOUND", "No campaign of yours has this id.")
+            error(StatusCode::NOT_FOUND, ErrorCode::CampaignNotFound, "No campaign of yours has this id.")
         }
         SubmitError::Refused { field, message } => {
             let (code, parameter) = match field {
-                "campaign" => ("NO_MAX_REJECTION_DAYS", "campaign_id"),
-                "identifier_column" => ("UNKNOWN_COLUMN", "identifier_column"),
-                "reason_column" => ("UNKNOWN_COLUMN", "reason_column"),
-                "reject_from" => ("INVALID_PARAMETER", "reject_from"),
-                "field" | "identifier" => ("INVALID_IDENTIFIER", "identifier"),
-                _ => ("INVALID_FILE", "file"),
+                "campaign" => (ErrorCode::NoMaxRejectionDays, "campaign_id"),
+                "identifier_column" => (ErrorCode::UnknownColumn, "identifier_column"),
+                "reason_column" => (ErrorCode::UnknownColumn, "reason_column"),
+                "reject_from" => (ErrorCode::InvalidParameter, "reject_from"),
+                "field" | "identifier" => (ErrorCode::InvalidIdentifier, "identifier"),
+                _ => (ErrorCode::InvalidFile, "file"),
             };
             refusal(StatusCode::UNPROCESSABLE_ENTITY, code, Some(parameter), &message)
         }
@@ -237,7 +237,7 @@ fn submit_refusal(err: SubmitError) -> Response {
 }
 
 /// Where a task's JSON and its results are.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TaskLinks {
     #[serde(rename = "self")]
     pub self_: String,
@@ -254,7 +254,7 @@ impl TaskLinks {
 }
 
 /// The answer to a created (202) or repeated (200) task.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TaskCreated {
     pub task_id: i64,
     pub status: TaskStatus,
@@ -262,7 +262,7 @@ pub struct TaskCreated {
 }
 
 /// Rows per outcome, named as in the results file.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub struct OutcomeCounts {
     pub rejected: i64,
     pub already_rejected: i64,
@@ -297,7 +297,7 @@ impl OutcomeCounts {
 }
 
 /// What `preview=true` answers: what the task would do now, nothing changed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TaskPreview {
     pub preview: bool,
     pub rows: i64,
@@ -312,14 +312,14 @@ pub struct TaskPreview {
     pub cap_units: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TaskCampaign {
     pub id: i64,
     pub name: String,
 }
 
 /// A rejection task as `GET /api/v1/rejection-tasks/{id}` reports it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TaskJson {
     pub task_id: i64,
     pub status: TaskStatus,
@@ -382,7 +382,7 @@ impl From<TaskRecord> for TaskJson {
 }
 
 /// One page of the key user's tasks, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TaskPage {
     pub tasks: Vec<TaskJson>,
     /// Pass as `cursor` for the next (older) page; `null` on the last page.
@@ -395,7 +395,42 @@ enum Created {
     Task(Submitted, TaskStatus),
 }
 
-/// `POST /api/v1/rejection-tasks?campaign_id=…&identifier=…&…` with the CSV file as the body.
+/// Start a rejection task
+///
+/// The body is the CSV file (UTF-8 with or without BOM; `,` `;` tab or `|`, sniffed; a header
+/// row), streamed to storage with the same size limit and file-level checks as the Import
+/// Rejections page. Then the task is queued and a worker runs it as a task started on the page.
+/// Sending the same request again with the same `Idempotency-Key` answers the task already made.
+/// With `preview=true` the answer is what the task would do now, and nothing is kept.
+#[utoipa::path(
+    post,
+    path = "/api/v1/rejection-tasks",
+    tag = "rejections",
+    params(
+        ("Idempotency-Key" = String, Header, description = "Required to create a task (a `preview=true` request may leave it out): a key of your choosing (1–255 visible ASCII characters, e.g. a UUID), one per task. The same key with the same file and settings answers the first request's task; the same key with another file or other settings is refused."),
+        ("campaign_id" = i64, Query, description = "The campaign the file's leads belong to (one of your client's)."),
+        ("identifier" = Option<String>, Query, description = "How the rows name their lead: `lead_id` (the default), `uid` (consumer session id), or `field:<field key>` (a deduplicated field of the campaign, e.g. `field:email`; see `GET /api/v1/campaigns`)."),
+        ("identifier_column" = Option<String>, Query, description = "The header of the file's column holding the identifier. Left out: guessed from the header row (`Lead ID`, `uid`, `email`, …), refused when none gives it away."),
+        ("reason_column" = Option<String>, Query, description = "The header of the file's column holding the rejection reason. Left out: guessed (`reason`, `Rejection Reason`, …)."),
+        ("reject_from" = Option<String>, Query, format = Date, description = "Option 1, reject from this date (YYYY-MM-DD, not in the future): the reference date of the rejection window. Default: today (UTC)."),
+        ("move_outside_to_accepted" = Option<bool>, Query, description = "Option 2: leads outside the window move from received to accepted instead of being left alone."),
+        ("reject_affiliate_events" = Option<bool>, Query, description = "Option 3: each rejected lead's approved affiliate events become rejected."),
+        ("move_remaining_to_accepted" = Option<bool>, Query, description = "Option 4: afterwards, every received lead of the campaign received before the reference date and not changed by this task moves to accepted."),
+        ("count_towards_cap" = Option<bool>, Query, description = "Option 5: each rejected lead gives its unit back to the caps it counted in (once)."),
+        ("preview" = Option<bool>, Query, description = "Decide the file's rows without changing anything or keeping the file: the answer is the preview."),
+        ("name" = Option<String>, Query, description = "The file name the task shows (default `api-upload.csv`)."),
+    ),
+    request_body(content = String, content_type = "text/csv", description = "The rejection file."),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "The task is queued.", body = TaskCreated),
+        (status = 200, description = "The same request was sent before with this `Idempotency-Key`: its task, as it stands now. With `preview=true`: a `TaskPreview`.", body = TaskCreated),
+        (status = 400, description = "`MISSING_IDEMPOTENCY_KEY`, `INVALID_IDEMPOTENCY_KEY`, `UPLOAD_INTERRUPTED`: send the request again with a key, or whole.", body = ApiError),
+        (status = 404, description = "`CAMPAIGN_NOT_FOUND`: no campaign of your client has this id.", body = ApiError),
+        (status = 413, description = "`FILE_TOO_LARGE`: the file is over the size limit.", body = ApiError),
+        (status = 422, description = "`INVALID_FILE`, `UNKNOWN_COLUMN`, `INVALID_IDENTIFIER`, `NO_MAX_REJECTION_DAYS`, `MISSING_PARAMETER`, `INVALID_PARAMETER`, `IDEMPOTENCY_KEY_REUSED`: the message says what to change (the page's words), `field` names the parameter; nothing was changed.", body = ApiError),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -418,7 +453,7 @@ pub async fn create(
     let too_large = || {
         refusal(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "FILE_TOO_LARGE",
+            ErrorCode::FileTooLarge,
             Some("file"),
             &FileRefusal::TooLarge { limit }.to_string(),
         )
@@ -437,7 +472,7 @@ pub async fn create(
             tracing::warn!(error = %err, "API upload interrupted");
             return refusal(
                 StatusCode::BAD_REQUEST,
-                "UPLOAD_INTERRUPTED",
+                ErrorCode::UploadInterrupted,
                 Some("file"),
                 "The file did not arrive whole. Send the request again.",
             );
@@ -494,7 +529,7 @@ pub async fn create(
         }
         Ok(Created::Task(Submitted::KeyReused, _)) => refusal(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "IDEMPOTENCY_KEY_REUSED",
+            ErrorCode::IdempotencyKeyReused,
             Some("Idempotency-Key"),
             "This Idempotency-Key was already used for a different file or different settings. Use a new key for a new task.",
         ),
@@ -554,7 +589,21 @@ fn parse_id(raw: &str) -> Option<i64> {
     raw.trim().parse::<i64>().ok().filter(|id| *id > 0)
 }
 
-/// `GET /api/v1/rejection-tasks/{id}`.
+/// A rejection task
+///
+/// Its status (`queued`, `running`, `completed`, or `failed` with the reason), progress, the
+/// rows per outcome (named as in the results file), options and times.
+#[utoipa::path(
+    get,
+    path = "/api/v1/rejection-tasks/{id}",
+    tag = "rejections",
+    params(("id" = i64, Path, description = "The task's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The task.", body = TaskJson),
+        (status = 404, description = "`TASK_NOT_FOUND`: no task you started has this id.", body = ApiError),
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     Path(task_id): Path<String>,
@@ -577,7 +626,24 @@ pub async fn show(
     }
 }
 
-/// `GET /api/v1/rejection-tasks?limit=…&cursor=…`: the key user's tasks, newest first.
+/// List your rejection tasks
+///
+/// The tasks the key's user started, newest first, a page at a time: pass the answer's
+/// `next_cursor` as `cursor` for the next (older) page.
+#[utoipa::path(
+    get,
+    path = "/api/v1/rejection-tasks",
+    tag = "rejections",
+    params(
+        ("cursor" = Option<String>, Query, description = "Where the page starts: the `next_cursor` of the previous page. Left out: the newest tasks."),
+        ("limit" = Option<u32>, Query, description = "Tasks a page holds at most: 1 to 100, default 20."),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of your tasks.", body = TaskPage),
+        (status = 422, description = "`INVALID_PARAMETER`: `limit`, `cursor`, or an unknown parameter.", body = ApiError),
+    ),
+)]
 pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
     let user = match api_user(&state, &headers, None).await {
         Ok(user) => user,
@@ -593,7 +659,7 @@ pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery, head
                 Ok(n) if (1..=MAX_PAGE).contains(&n) => limit = n,
                 _ => {
                     return bad_request(&bad(
-                        "INVALID_PARAMETER",
+                        ErrorCode::InvalidParameter,
                         "limit",
                         format!("limit must be a number from 1 to {MAX_PAGE}."),
                     ));
@@ -604,7 +670,7 @@ pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery, head
                 Some(id) => before = Some(id),
                 None => {
                     return bad_request(&bad(
-                        "INVALID_PARAMETER",
+                        ErrorCode::InvalidParameter,
                         "cursor",
                         "cursor must be a next_cursor this API gave.",
                     ));
@@ -613,7 +679,7 @@ pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery, head
             other => {
                 let shown: String = other.chars().take(60).collect();
                 return bad_request(&bad(
-                    "INVALID_PARAMETER",
+                    ErrorCode::InvalidParameter,
                     other,
                     format!("Unknown parameter \"{shown}\"."),
                 ));
@@ -636,8 +702,22 @@ pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery, head
     }
 }
 
-/// `GET /api/v1/rejection-tasks/{id}/results.csv`: one line per row of the file, once the task
-/// has finished (409 `TASK_NOT_FINISHED` before).
+/// A rejection task's results file
+///
+/// One line per row of the file, in file order: `row,identifier,reason,outcome,lead_id,message`;
+/// cells are written safely against spreadsheet formulas. Available once the task has finished.
+#[utoipa::path(
+    get,
+    path = "/api/v1/rejection-tasks/{id}/results.csv",
+    tag = "rejections",
+    params(("id" = i64, Path, description = "The task's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The results file.", body = String, content_type = "text/csv"),
+        (status = 404, description = "`TASK_NOT_FOUND`: no task you started has this id.", body = ApiError),
+        (status = 409, description = "`TASK_NOT_FINISHED`: poll the task until it is completed or failed.", body = ApiError),
+    ),
+)]
 pub async fn results(
     State(state): State<AppState>,
     Path(task_id): Path<String>,
@@ -661,7 +741,7 @@ pub async fn results(
     if !status.is_finished() {
         return error(
             StatusCode::CONFLICT,
-            "TASK_NOT_FINISHED",
+            ErrorCode::TaskNotFinished,
             "The task has not finished yet. Poll the task until its status is completed or failed.",
         );
     }

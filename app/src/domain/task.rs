@@ -78,6 +78,7 @@ impl Outcome {
 
 /// The optional configuration of a rejection task (docs/DOMAIN.md §3, options 2–5; option 1 is
 /// the reject-from date, kept beside it).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskOptions {
     /// "Move leads older than maximum rejected date to accepted".
@@ -101,6 +102,7 @@ impl TaskOptions {
 }
 
 /// Where a task is in its life: `queued → running → completed | failed`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {

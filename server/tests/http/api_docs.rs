@@ -168,9 +168,21 @@ async fn the_document_is_openapi_3_1_with_every_endpoint_its_key_and_error_codes
     for status in ["202", "200", "422", "401", "403", "429"] {
         assert!(tasks["responses"][status].is_object(), "POST /api/v1/rejection-tasks answers {status}");
     }
-    let accepted = &doc["components"]["schemas"]["TaskAccepted"]["properties"];
-    for field in ["task_id", "status", "links"] {
-        assert!(accepted[field].is_object(), "TaskAccepted.{field}");
+    let schemas = &doc["components"]["schemas"];
+    for (schema, fields) in [
+        ("TaskCreated", &["task_id", "status", "links"][..]),
+        (
+            "TaskJson",
+            &["task_id", "status", "counts", "options", "rows_total", "rows_done", "failure_reason"][..],
+        ),
+        ("TaskPage", &["tasks", "next_cursor"][..]),
+        ("TaskPreview", &["rows", "counts"][..]),
+        ("CampaignList", &["campaigns"][..]),
+        ("Lead", &["lead_id", "status", "history", "inside_window_until"][..]),
+    ] {
+        for field in fields {
+            assert!(schemas[schema]["properties"][field].is_object(), "{schema}.{field}");
+        }
     }
     let list = operation(&doc, "get", "/api/v1/rejection-tasks")["parameters"].to_string();
     assert!(list.contains("\"cursor\"") && list.contains("\"limit\""), "{list}");
