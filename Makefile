@@ -13,7 +13,7 @@ SITE_ROOT := $(CARGO_TARGET_DIR)/site
 BIN := $(CARGO_TARGET_DIR)/release/sendback
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help run build tools tools-e2e test test-rust test-e2e lint fmt check-wasm-deps dev samples seed bench bench-pages bench-intake bench-import
+.PHONY: help run build tools tools-e2e test test-rust test-e2e lint fmt check-wasm-deps dev samples seed bench bench-pages bench-intake bench-import bench-api
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -84,6 +84,10 @@ bench-intake: ## lead intake (POST /api/v1/lead) on SQLite: leads/s and latency,
 bench-import: ## bulk lead import on SQLite: rows/s and peak RSS for a 1M-row file
 	cargo build --release -p server
 	$(BIN) bench-import
+
+bench-api: ## single-lead rejects (POST /api/v1/lead-status/reject/{id}) on SQLite: rejects/s and latency, 50 connections
+	cargo build --release -p server
+	$(BIN) bench-api
 
 samples: ## regenerate samples/ from the demo generator
 	cargo run -p server -- samples --out samples

@@ -157,7 +157,7 @@ fn write_file(path: &std::path::Path, rows: u64) -> std::io::Result<()> {
     out.flush()
 }
 
-fn peak_rss_kb() -> u64 {
+pub(crate) fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

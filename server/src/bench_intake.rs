@@ -122,9 +122,10 @@ pub async fn main(database: &crate::config::DatabaseArgs, args: IntakeArgs) -> a
     for _ in 0..concurrency {
         clients.push(Client::connect(addr).await?);
     }
-    let request = Arc::new(RequestParts::new(&target, addr));
+    let parts = Arc::new(RequestParts::new(&target, addr));
+    let request: RequestFn = Arc::new(move |i| parts.request(i));
 
-    let (clients, warm) = phase(clients, 0..args.warm_up, request.clone()).await;
+    let (clients, warm) = phase(clients, 0..args.warm_up, request.clone(), check).await;
     if args.warm_up > 0 {
         println!(
             "warm-up: {} leads over the same connections in {:.2} s (not measured)",
@@ -132,7 +133,7 @@ pub async fn main(database: &crate::config::DatabaseArgs, args: IntakeArgs) -> a
             warm.wall.as_secs_f64()
         );
     }
-    let (clients, run) = phase(clients, args.warm_up..args.warm_up + args.leads, request).await;
+    let (clients, run) = phase(clients, args.warm_up..args.warm_up + args.leads, request, check).await;
     drop(clients);
     let _ = stop.send(());
     // Every connection is closed, so the server stops at once (unless a request is stuck).
@@ -201,7 +202,7 @@ fn report(args: &IntakeArgs, concurrency: usize, run: &PhaseResult) {
     println!("lead statuses: {}", if statuses.is_empty() { "none".to_owned() } else { statuses.join(", ") });
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
@@ -317,19 +318,19 @@ impl RequestParts {
 
 /// One keep-alive HTTP/1.1 connection: a request is written whole; an answer is its head, then
 /// exactly Content-Length bytes of body (bytes read past an answer stay in `buf`).
-struct Client {
+pub(crate) struct Client {
     stream: TcpStream,
     buf: Vec<u8>,
 }
 
 /// An answer: the status code and the body.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Client {
-    async fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
+    pub(crate) async fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
         let stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
         stream.set_nodelay(true)?;
         Ok(Self { stream, buf: Vec::with_capacity(4096) })
@@ -383,16 +384,17 @@ impl Client {
 
 /// What a phase's connections saw.
 #[derive(Default)]
-struct PhaseResult {
-    wall: Duration,
+pub(crate) struct PhaseResult {
+    pub(crate) wall: Duration,
     /// One per answered request (HTTP 200 or not).
-    latencies: Vec<Duration>,
-    http: BTreeMap<u16, usize>,
-    /// The `status` of each created lead.
-    statuses: BTreeMap<String, usize>,
-    failures: Vec<String>,
-    /// Leads of the phase no connection sent (their connection failed, and so did every other).
-    unsent: usize,
+    pub(crate) latencies: Vec<Duration>,
+    pub(crate) http: BTreeMap<u16, usize>,
+    /// The `status` of each lead answered for.
+    pub(crate) statuses: BTreeMap<String, usize>,
+    pub(crate) failures: Vec<String>,
+    /// Requests of the phase no connection sent (their connection failed, and so did every
+    /// other).
+    pub(crate) unsent: usize,
 }
 
 impl PhaseResult {
@@ -408,12 +410,18 @@ impl PhaseResult {
     }
 }
 
-/// Posts leads `range` over the connections, each taking the next lead when its answer is in.
-/// Returns the connections still usable and what was seen.
-async fn phase(
+/// Request `i` of a phase, whole (head and body).
+pub(crate) type RequestFn = Arc<dyn Fn(usize) -> Vec<u8> + Send + Sync>;
+/// Checks an answer (an error is a failure) and counts its lead status.
+pub(crate) type CheckFn = fn(&Answer, &mut BTreeMap<String, usize>) -> anyhow::Result<()>;
+
+/// Sends requests `range` over the connections, each taking the next request when its answer is
+/// in. Returns the connections still usable and what was seen.
+pub(crate) async fn phase(
     clients: Vec<Client>,
     range: Range<usize>,
-    parts: Arc<RequestParts>,
+    request: RequestFn,
+    check: CheckFn,
 ) -> (Vec<Client>, PhaseResult) {
     let next = Arc::new(AtomicUsize::new(range.start));
     let end = range.end;
@@ -421,7 +429,7 @@ async fn phase(
     let tasks: Vec<_> = clients
         .into_iter()
         .map(|mut client| {
-            let (next, parts) = (next.clone(), parts.clone());
+            let (next, build) = (next.clone(), request.clone());
             tokio::spawn(async move {
                 let mut seen = PhaseResult::default();
                 loop {
@@ -429,7 +437,7 @@ async fn phase(
                     if i >= end {
                         return (Some(client), seen);
                     }
-                    let request = parts.request(i);
+                    let request = build(i);
                     let sent = Instant::now();
                     let answer = match tokio::time::timeout(REQUEST_TIMEOUT, client.post(&request)).await {
                         Ok(Ok(answer)) => answer,

@@ -60,6 +60,9 @@ pub enum Command {
     /// Measure a bulk lead import on SQLite: rows per second and peak RSS.
     #[command(name = "bench-import")]
     BenchImport(crate::bench_import::ImportArgs),
+    /// Measure the single-lead Reject API on a fresh SQLite database: rejects/s and latency.
+    #[command(name = "bench-api")]
+    BenchApi(crate::bench_api::ApiArgs),
     /// Set up instances: `instance add` creates one and its owner (with a one-time password).
     #[command(subcommand)]
     Instance(crate::admin::InstanceCommand),

@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench;
+mod bench_api;
 mod bench_import;
 mod bench_intake;
 mod bench_pages;
@@ -44,6 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BenchPages(args) => bench_pages::main(args),
         Command::BenchIntake(args) => runtime.block_on(bench_intake::main(&cli.database, args)),
         Command::BenchImport(args) => runtime.block_on(bench_import::main(&cli.database, args)),
+        Command::BenchApi(args) => runtime.block_on(bench_api::main(&cli.database, args)),
         Command::Instance(admin::InstanceCommand::Add(args)) => {
             runtime.block_on(admin::add_instance(&cli.database, args))
         }
