@@ -13,7 +13,7 @@ use axum::http::{Request, StatusCode, header};
 use chrono::TimeDelta;
 use diesel::prelude::*;
 
-use crate::support::{Reply, TestApp};
+use crate::support::{Reply, TestApp, databases};
 
 fn json(r: &Reply) -> serde_json::Value {
     serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("json answer: {} {}", r.status, r.body))
@@ -74,7 +74,12 @@ impl Drop for DefaultLimitsAfter {
 
 #[tokio::test]
 async fn a_client_makes_a_key_shown_once_and_calls_the_api_with_it() {
-    let app = TestApp::new();
+    for database in databases() {
+        a_client_makes_a_key_shown_once_and_calls_the_api_with_it_on(TestApp::on(database)).await;
+    }
+}
+
+async fn a_client_makes_a_key_shown_once_and_calls_the_api_with_it_on(app: TestApp) {
     let client = app.login("client@sendback.test").await;
     let (id, key) = create_key(&app, &client, "  CRM  ").await;
     let rest = key.strip_prefix("sbk_").expect("sbk_ prefix");
@@ -122,7 +127,12 @@ async fn a_client_makes_a_key_shown_once_and_calls_the_api_with_it() {
 
 #[tokio::test]
 async fn missing_wrong_malformed_and_revoked_keys_and_cookies_get_the_same_401() {
-    let app = TestApp::new();
+    for database in databases() {
+        missing_wrong_malformed_and_revoked_keys_and_cookies_get_the_same_401_on(TestApp::on(database)).await;
+    }
+}
+
+async fn missing_wrong_malformed_and_revoked_keys_and_cookies_get_the_same_401_on(app: TestApp) {
     let client = app.login("client@sendback.test").await;
     let (id, key) = create_key(&app, &client, "CRM").await;
     assert_eq!(me_with(&app, &key).await.status, StatusCode::OK);
@@ -160,7 +170,12 @@ async fn missing_wrong_malformed_and_revoked_keys_and_cookies_get_the_same_401()
 
 #[tokio::test]
 async fn a_revoked_permission_stops_the_key_at_the_next_request() {
-    let app = TestApp::new();
+    for database in databases() {
+        a_revoked_permission_stops_the_key_at_the_next_request_on(TestApp::on(database)).await;
+    }
+}
+
+async fn a_revoked_permission_stops_the_key_at_the_next_request_on(app: TestApp) {
     let client = app.login("client@sendback.test").await;
     let (_, key) = create_key(&app, &client, "CRM").await;
     let owner = app.login("owner@sendback.test").await;
@@ -194,7 +209,13 @@ async fn a_revoked_permission_stops_the_key_at_the_next_request() {
 
 #[tokio::test]
 async fn owner_staff_see_and_revoke_every_key_of_their_instance_and_no_one_else_does() {
-    let app = TestApp::new();
+    for database in databases() {
+        owner_staff_see_and_revoke_every_key_of_their_instance_and_no_one_else_does_on(TestApp::on(database))
+            .await;
+    }
+}
+
+async fn owner_staff_see_and_revoke_every_key_of_their_instance_and_no_one_else_does_on(app: TestApp) {
     let client = app.login("client@sendback.test").await;
     let (id, key) = create_key(&app, &client, "CRM").await;
     let bolt = app.login("bolt@sendback.test").await;
@@ -236,7 +257,12 @@ async fn owner_staff_see_and_revoke_every_key_of_their_instance_and_no_one_else_
 
 #[tokio::test]
 async fn a_key_name_is_required_short_and_plain() {
-    let app = TestApp::new();
+    for database in databases() {
+        a_key_name_is_required_short_and_plain_on(TestApp::on(database)).await;
+    }
+}
+
+async fn a_key_name_is_required_short_and_plain_on(app: TestApp) {
     let client = app.login("client@sendback.test").await;
     for name in ["   ", &"n".repeat(121), "CRM\tsync"] {
         let r = app.call("create_api_key", &[("name", name)], Some(&client)).await;
@@ -249,7 +275,12 @@ async fn a_key_name_is_required_short_and_plain() {
 
 #[tokio::test]
 async fn a_key_sending_too_fast_is_told_when_to_come_back() {
-    let app = TestApp::new();
+    for database in databases() {
+        a_key_sending_too_fast_is_told_when_to_come_back_on(TestApp::on(database)).await;
+    }
+}
+
+async fn a_key_sending_too_fast_is_told_when_to_come_back_on(app: TestApp) {
     let _reset = DefaultLimitsAfter;
     set_api_limits(ApiLimits { per_second: 1, burst: 3 });
     let client = app.login("client@sendback.test").await;

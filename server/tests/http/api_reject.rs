@@ -10,7 +10,7 @@ use axum::http::{Request, StatusCode, header};
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
-use crate::support::{Reply, TestApp};
+use crate::support::{Reply, TestApp, databases};
 
 fn json(r: &Reply) -> serde_json::Value {
     serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("json answer: {} {}", r.status, r.body))
@@ -112,7 +112,12 @@ fn set_status(app: &TestApp, id: i64, status: &str) {
 
 #[tokio::test]
 async fn a_key_rejects_a_delivered_lead_inside_its_window_once() {
-    let app = TestApp::new();
+    for database in databases() {
+        a_key_rejects_a_delivered_lead_inside_its_window_once_on(TestApp::on(database)).await;
+    }
+}
+
+async fn a_key_rejects_a_delivered_lead_inside_its_window_once_on(app: TestApp) {
     let key = client_key(&app).await;
     let lead = app.fresh_leads(1)[0];
     let r = reject(&app, &key, &lead.to_string(), &[("reason", "  Wrong number  ")]).await;
@@ -148,7 +153,12 @@ async fn a_key_rejects_a_delivered_lead_inside_its_window_once() {
 
 #[tokio::test]
 async fn the_form_field_key_works_too_and_bad_keys_are_refused() {
-    let app = TestApp::new();
+    for database in databases() {
+        the_form_field_key_works_too_and_bad_keys_are_refused_on(TestApp::on(database)).await;
+    }
+}
+
+async fn the_form_field_key_works_too_and_bad_keys_are_refused_on(app: TestApp) {
     let key = client_key(&app).await;
     let [a, b] = app.fresh_leads(2)[..] else { panic!("two fresh leads") };
     let req = Request::post(format!("/api/v1/lead-status/reject/{a}"))
@@ -167,7 +177,12 @@ async fn the_form_field_key_works_too_and_bad_keys_are_refused() {
 
 #[tokio::test]
 async fn a_key_whose_user_lost_the_permission_is_forbidden() {
-    let app = TestApp::new();
+    for database in databases() {
+        a_key_whose_user_lost_the_permission_is_forbidden_on(TestApp::on(database)).await;
+    }
+}
+
+async fn a_key_whose_user_lost_the_permission_is_forbidden_on(app: TestApp) {
     let key = client_key(&app).await;
     let owner = app.login("owner@sendback.test").await;
     let client = app.user_id("client@sendback.test").to_string();
@@ -183,7 +198,12 @@ async fn a_key_whose_user_lost_the_permission_is_forbidden() {
 
 #[tokio::test]
 async fn refusals_have_their_codes_and_change_nothing() {
-    let app = TestApp::new();
+    for database in databases() {
+        refusals_have_their_codes_and_change_nothing_on(TestApp::on(database)).await;
+    }
+}
+
+async fn refusals_have_their_codes_and_change_nothing_on(app: TestApp) {
     let key = client_key(&app).await;
     let now = app::clock::Clock::now(&app.clock);
     let fresh = app.fresh_leads(3);
@@ -271,7 +291,12 @@ fn usage_of(app: &TestApp, lead: i64) -> Vec<i64> {
 
 #[tokio::test]
 async fn the_options_reject_events_and_give_the_cap_unit_back_once() {
-    let app = TestApp::new();
+    for database in databases() {
+        the_options_reject_events_and_give_the_cap_unit_back_once_on(TestApp::on(database)).await;
+    }
+}
+
+async fn the_options_reject_events_and_give_the_cap_unit_back_once_on(app: TestApp) {
     let key = client_key(&app).await;
     let [a, b] = app.fresh_leads(2)[..] else { panic!("two fresh leads") };
     {
@@ -327,7 +352,12 @@ async fn the_options_reject_events_and_give_the_cap_unit_back_once() {
 
 #[tokio::test]
 async fn parallel_rejects_of_one_lead_apply_once() {
-    let app = TestApp::new();
+    for database in databases() {
+        parallel_rejects_of_one_lead_apply_once_on(TestApp::on(database)).await;
+    }
+}
+
+async fn parallel_rejects_of_one_lead_apply_once_on(app: TestApp) {
     let key = client_key(&app).await;
     let lead = app.fresh_leads(1)[0];
     let rows = history(&app, lead).len();

@@ -377,6 +377,17 @@ async fn nobody_else_sees_or_touches_a_clients_tasks_on(app: TestApp) {
         // Acme's campaign is not theirs to reject in, and the same idempotency key is theirs alone.
         let r = post_file(&app, Some(other), &query, Some("mine"), &csv).await;
         assert_error(&r, StatusCode::NOT_FOUND, "CAMPAIGN_NOT_FOUND");
+        // Nor are Acme's leads theirs to reject or look up one at a time.
+        let req = Request::post(format!("/api/v1/lead-status/reject/{}", ids[0]))
+            .header(header::HOST, "127.0.0.1:3000")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::AUTHORIZATION, format!("Bearer {other}"))
+            .body(Body::from("reason=Mine+now"))
+            .expect("request");
+        assert_error(&app.send(req).await, StatusCode::NOT_FOUND, "LEAD_NOT_FOUND");
+        let r = get(&app, other, &format!("/api/v1/leads/{}", ids[0])).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "LEAD_NOT_FOUND");
+        assert_eq!(lead_status(&app, ids[0]), "received");
     }
     assert_error(
         &get(&app, &key, "/api/v1/rejection-tasks/x").await,
