@@ -311,30 +311,39 @@ pub fn revert_last_migration(conn: &mut DbConn) -> Result<(), DbError> {
     result.map_err(|e| DbError::Migration(e.to_string()))
 }
 
+/// The top-level SQLite write transactions of this process, one at a time (see
+/// [`write_transaction`]).
+static SQLITE_WRITERS: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+/// How long a writer waits for [`SQLITE_WRITERS`] before going on without it (SQLite's busy
+/// timeout then applies).
+const SQLITE_GATE_WAIT: Duration = Duration::from_secs(10);
+
 /// Runs `f` in a transaction that takes the write lock up front. On SQLite a deferred transaction
 /// that reads before it writes can fail with SQLITE_BUSY instead of waiting; `BEGIN IMMEDIATE`
-/// makes writers queue on the busy timeout. Nested calls become savepoints.
+/// makes writers queue for the lock, in this process on a fair in-process gate first. Nested
+/// calls become savepoints.
 pub fn write_transaction<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
     let top_level_sqlite = match conn {
-        DbConn::Sqlite(c) => {
-            let depth = AnsiTransactionManager::transaction_manager_status_mut(c)
-                .transaction_depth()
-                .map_err(E::from)?;
-            if depth.is_none() {
-                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
-                true
-            } else {
-                false
-            }
-        }
+        DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()
+            .map_err(E::from)?
+            .is_none(),
         DbConn::Pg(_) => false,
     };
     if !top_level_sqlite {
         return conn.transaction(f);
+    }
+    // Writers of this process queue here rather than on SQLite's busy handler, whose waits grow
+    // in steps of up to 100 ms: under load that stepping, not the work, made the slowest requests.
+    // Bounded like the busy timeout, after which SQLite's own waiting applies (writers of another
+    // process, or a thread that holds the gate while it waits for this one).
+    let _gate = SQLITE_WRITERS.try_lock_for(SQLITE_GATE_WAIT);
+    if let DbConn::Sqlite(c) = conn {
+        AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
     }
     match f(conn) {
         Ok(value) => {
