@@ -173,6 +173,15 @@ diesel::table! {
         size_bytes -> BigInt,
         sha256 -> Text,
         created_at -> Timestamp,
+        stored -> Bool,
+    }
+}
+
+diesel::table! {
+    upload_parts (upload_id, part) {
+        upload_id -> BigInt,
+        part -> BigInt,
+        data -> Binary,
     }
 }
 
@@ -324,6 +333,7 @@ diesel::joinable!(rejection_task_chunks -> rejection_tasks (task_id));
 diesel::joinable!(rejection_task_results -> rejection_tasks (task_id));
 diesel::joinable!(rejection_tasks -> campaigns (campaign_id));
 diesel::joinable!(rejection_tasks -> uploads (upload_id));
+diesel::joinable!(upload_parts -> uploads (upload_id));
 diesel::joinable!(lead_imports -> campaigns (campaign_id));
 diesel::joinable!(lead_imports -> suppliers (supplier_id));
 diesel::joinable!(lead_imports -> users (user_id));
@@ -347,6 +357,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     lead_values,
     affiliate_events,
     uploads,
+    upload_parts,
     rejection_tasks,
     rejection_task_chunks,
     rejection_task_results,

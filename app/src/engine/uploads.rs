@@ -1,18 +1,27 @@
-//! Uploaded rejection files: where they are stored (server-chosen names in one directory every
-//! server process can read, docs/DOMAIN.md §6), their rows in `uploads`, and their clean-up.
+//! Uploaded CSV files: stored in the database in parts (`upload_parts`), so every server can run
+//! every task (docs/DOMAIN.md §6); each server's upload directory is its cache of them. Their rows
+//! in `uploads`, the local copy a reader opens, and their clean-up.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use sha2::Digest;
 
-use crate::db::schema::{lead_imports, rejection_tasks, uploads};
+use crate::db::schema::{lead_imports, rejection_tasks, upload_parts, uploads};
 use crate::db::users::UserContext;
-use crate::db::{DbConn, DbError};
+use crate::db::{DbConn, DbError, write_transaction};
+use crate::engine::csv_file::FileRefusal;
 
-/// Where uploaded files are kept.
+/// Bytes of one stored part of a file (the last part may be shorter).
+pub const PART_BYTES: usize = 1024 * 1024;
+/// Parts stored per write transaction: SQLite has one writer, which a large file must not hold
+/// for the whole of its storing.
+const PARTS_PER_TRANSACTION: usize = 16;
+
+/// This server's directory of uploaded files: where a received file is written, and where copies
+/// of stored files are kept for reading.
 #[derive(Debug, Clone)]
 pub struct Storage {
     pub dir: PathBuf,
@@ -36,7 +45,7 @@ impl Storage {
         self.dir.join(key)
     }
 
-    /// A fresh server-chosen file name.
+    /// A fresh server-chosen file name (see [`is_key`]).
     pub fn new_key() -> String {
         format!("{:032x}.csv", rand::random::<u128>())
     }
@@ -63,11 +72,109 @@ impl Storage {
         output.sync_all()?;
         Ok(StoredFile { key, size, sha256: hex(&hasher.finalize()) })
     }
+
+    /// A complete local copy of the stored file `key`, to read by byte offsets: this server's
+    /// copy when it has one of the right size, else one fetched from the database a part at a
+    /// time, checked against the upload's size and SHA-256, synced and renamed into place (two
+    /// readers fetching at once each rename a whole copy). A file that cannot be had is
+    /// [`CopyError::Unreadable`], as an unreadable file always was.
+    pub fn local_copy(&self, conn: &mut DbConn, key: &str) -> Result<PathBuf, CopyError> {
+        let upload: Option<(i64, i64, String, bool)> = uploads::table
+            .filter(uploads::storage_key.eq(key))
+            .select((uploads::id, uploads::size_bytes, uploads::sha256, uploads::stored))
+            .first(conn)
+            .optional()
+            .map_err(DbError::from)?;
+        let Some((id, size, sha256, stored)) = upload else {
+            return Err(unreadable("its upload is gone"));
+        };
+        let size = u64::try_from(size).unwrap_or(0);
+        let path = self.path_of(key);
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == size) {
+            return Ok(path);
+        }
+        if !stored {
+            return Err(unreadable("it is still being stored"));
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| unreadable(&e.to_string()))?;
+        let fetch = self.dir.join(format!("{key}.fetch-{:016x}", rand::random::<u64>()));
+        let fetched = fetch_parts(conn, id, size, &sha256, &fetch)
+            .and_then(|()| std::fs::rename(&fetch, &path).map_err(|e| unreadable(&e.to_string())));
+        if fetched.is_err() {
+            let _ = std::fs::remove_file(&fetch);
+        }
+        fetched.map(|()| path)
+    }
+}
+
+/// Whether `name` is a server-chosen file name: 32 hex digits and `.csv`.
+fn is_key(name: &str) -> bool {
+    name.strip_suffix(".csv").is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Lower-case hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why a local copy of a stored file could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// The file cannot be had (its parts are missing or do not match, or the local disk
+    /// failed): the task or import that needs it fails with this reason.
+    #[error("{0}")]
+    Unreadable(FileRefusal),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<FileRefusal> for CopyError {
+    fn from(refusal: FileRefusal) -> Self {
+        CopyError::Unreadable(refusal)
+    }
+}
+
+fn unreadable(why: &str) -> CopyError {
+    CopyError::Unreadable(FileRefusal::Unreadable(why.to_owned()))
+}
+
+/// Writes upload `upload_id`'s parts into the new file `dest`, one part in memory at a time,
+/// checks them against the upload's `size` and `sha256`, and syncs the file.
+fn fetch_parts(
+    conn: &mut DbConn,
+    upload_id: i64,
+    size: u64,
+    sha256: &str,
+    dest: &Path,
+) -> Result<(), CopyError> {
+    let io = |e: std::io::Error| unreadable(&e.to_string());
+    let mut output = std::fs::OpenOptions::new().write(true).create_new(true).open(dest).map_err(io)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut written = 0_u64;
+    let parts = size.div_ceil(PART_BYTES as u64);
+    for part in 0..i64::try_from(parts).unwrap_or(i64::MAX) {
+        let data: Option<Vec<u8>> = upload_parts::table
+            .find((upload_id, part))
+            .select(upload_parts::data)
+            .first(conn)
+            .optional()
+            .map_err(DbError::from)?;
+        let Some(data) = data else {
+            return Err(unreadable(if part == 0 {
+                "it is kept only on the server that received it (it was uploaded before files were stored in the database)"
+            } else {
+                "a part of the stored file is missing"
+            }));
+        };
+        hasher.update(&data);
+        output.write_all(&data).map_err(io)?;
+        written += data.len() as u64;
+    }
+    if written != size || hex(&hasher.finalize()) != sha256 {
+        return Err(unreadable("the stored file does not match the file received"));
+    }
+    output.sync_all().map_err(io)?;
+    Ok(())
 }
 
 /// An upload the user made, as a task needs it.
@@ -77,7 +184,8 @@ pub struct UploadRef {
     pub storage_key: String,
 }
 
-/// The user's own upload `upload_id` (nobody else's, whatever id the browser sends).
+/// The user's own upload `upload_id` (nobody else's, whatever id the browser sends), once its file
+/// is stored.
 pub fn find_upload(
     conn: &mut DbConn,
     user: &UserContext,
@@ -88,7 +196,8 @@ pub fn find_upload(
             uploads::id
                 .eq(upload_id)
                 .and(uploads::user_id.eq(user.id))
-                .and(uploads::instance_id.eq(user.instance_id)),
+                .and(uploads::instance_id.eq(user.instance_id))
+                .and(uploads::stored.eq(true)),
         )
         .select((uploads::id, uploads::storage_key))
         .first::<(i64, String)>(conn)
@@ -96,8 +205,34 @@ pub fn find_upload(
         .map(|(id, storage_key)| UploadRef { id, storage_key }))
 }
 
-/// Records a file already stored for `user`; returns the upload's id.
+/// Records the file `file`, received into `storage`, as `user`'s upload and stores it in the
+/// database; returns the upload's id. The upload is usable (found by [`find_upload`]) only once
+/// every part is stored; one that fails is deleted again.
 pub fn record_upload(
+    conn: &mut DbConn,
+    storage: &Storage,
+    user: &UserContext,
+    original_name: &str,
+    file: &StoredFile,
+    now: NaiveDateTime,
+) -> Result<i64, DbError> {
+    let id = begin_upload(conn, user, original_name, file, now)?;
+    let stored = store_parts(conn, id, &storage.path_of(&file.key), file).and_then(|()| {
+        write_transaction(conn, |conn| mark_stored(conn, id))
+    });
+    match stored {
+        Ok(()) => Ok(id),
+        Err(err) => {
+            if let Err(e) = discard_upload(conn, id) {
+                tracing::warn!(upload_id = id, error = %e, "deleting an upload that was not stored");
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Inserts `file`'s upload row for `user`, not yet usable (`stored` false); returns its id.
+pub(crate) fn begin_upload(
     conn: &mut DbConn,
     user: &UserContext,
     original_name: &str,
@@ -105,18 +240,96 @@ pub fn record_upload(
     now: NaiveDateTime,
 ) -> Result<i64, DbError> {
     let original_name: String = original_name.chars().take(255).collect();
-    Ok(diesel::insert_into(uploads::table)
-        .values((
-            uploads::instance_id.eq(user.instance_id),
-            uploads::user_id.eq(user.id),
-            uploads::original_name.eq(&original_name),
-            uploads::storage_key.eq(&file.key),
-            uploads::size_bytes.eq(i64::try_from(file.size).unwrap_or(i64::MAX)),
-            uploads::sha256.eq(&file.sha256),
-            uploads::created_at.eq(now),
-        ))
-        .returning(uploads::id)
-        .get_result(conn)?)
+    write_transaction(conn, |conn| {
+        Ok(diesel::insert_into(uploads::table)
+            .values((
+                uploads::instance_id.eq(user.instance_id),
+                uploads::user_id.eq(user.id),
+                uploads::original_name.eq(&original_name),
+                uploads::storage_key.eq(&file.key),
+                uploads::size_bytes.eq(i64::try_from(file.size).unwrap_or(i64::MAX)),
+                uploads::sha256.eq(&file.sha256),
+                uploads::created_at.eq(now),
+                uploads::stored.eq(false),
+            ))
+            .returning(uploads::id)
+            .get_result(conn)?)
+    })
+}
+
+/// Stores the local file at `path` as upload `upload_id`'s parts, [`PART_BYTES`] each, one part
+/// in memory at a time and [`PARTS_PER_TRANSACTION`] per transaction. Fails when the file is not
+/// the one received (`file`'s size and SHA-256).
+pub(crate) fn store_parts(
+    conn: &mut DbConn,
+    upload_id: i64,
+    path: &Path,
+    file: &StoredFile,
+) -> Result<(), DbError> {
+    let io = |source| DbError::File { what: "storing the upload", source };
+    let mut input = std::fs::File::open(path).map_err(io)?;
+    let mut buf = vec![0_u8; PART_BYTES];
+    let mut hasher = sha2::Sha256::new();
+    let mut size = 0_u64;
+    let mut part = 0_i64;
+    let mut at_end = false;
+    while !at_end {
+        write_transaction(conn, |conn| -> Result<(), DbError> {
+            for _ in 0..PARTS_PER_TRANSACTION {
+                let n = read_full(&mut input, &mut buf).map_err(io)?;
+                at_end = n < PART_BYTES;
+                if n > 0 {
+                    hasher.update(&buf[..n]);
+                    size += n as u64;
+                    diesel::insert_into(upload_parts::table)
+                        .values((
+                            upload_parts::upload_id.eq(upload_id),
+                            upload_parts::part.eq(part),
+                            upload_parts::data.eq(&buf[..n]),
+                        ))
+                        .execute(conn)?;
+                    part += 1;
+                }
+                if at_end {
+                    break;
+                }
+            }
+            Ok(())
+        })?;
+    }
+    if size != file.size || hex(&hasher.finalize()) != file.sha256 {
+        return Err(io(std::io::Error::other("the file changed after it was received")));
+    }
+    Ok(())
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Makes upload `upload_id` usable: all its parts are stored. Runs in the caller's transaction.
+pub(crate) fn mark_stored(conn: &mut DbConn, upload_id: i64) -> Result<(), DbError> {
+    diesel::update(uploads::table.find(upload_id)).set(uploads::stored.eq(true)).execute(conn)?;
+    Ok(())
+}
+
+/// Deletes upload `upload_id`, which nothing uses, and its parts.
+pub(crate) fn discard_upload(conn: &mut DbConn, upload_id: i64) -> Result<(), DbError> {
+    write_transaction(conn, |conn| {
+        diesel::delete(upload_parts::table.filter(upload_parts::upload_id.eq(upload_id))).execute(conn)?;
+        diesel::delete(uploads::table.find(upload_id)).execute(conn)?;
+        Ok(())
+    })
 }
 
 /// Stores a local file as `user`'s upload, as the upload endpoint does with a request body (the
@@ -131,15 +344,29 @@ pub fn upload_local_file(
     let stored =
         storage.store(source).map_err(|source| DbError::File { what: "storing the upload", source })?;
     let name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    record_upload(conn, user, &name, &stored, now).inspect_err(|_| {
+    record_upload(conn, storage, user, &name, &stored, now).inspect_err(|_| {
         // Nothing refers to the stored copy.
         let _ = std::fs::remove_file(storage.path_of(&stored.key));
     })
 }
 
-/// Uploads no task or lead import uses, received before `before`, are deleted with their files (a user who
-/// chose a file and never started a task); so are partial files of uploads interrupted before
-/// `before`. Returns how many uploads went.
+/// Why an unused upload was not deleted.
+enum Prune {
+    /// A task or import started on it meanwhile.
+    InUse,
+    Db(DbError),
+}
+
+impl From<diesel::result::Error> for Prune {
+    fn from(e: diesel::result::Error) -> Self {
+        Prune::Db(DbError::Query(e))
+    }
+}
+
+/// Uploads no task or lead import uses, received before `before`, are deleted with their parts
+/// and this server's copies (a user who chose a file and never started a task; an upload whose
+/// storing was interrupted). So are, when older than `before`: partial files (`.part`,
+/// `.fetch-…`) and copies of uploads deleted by another server. Returns how many uploads went.
 pub fn prune_unused_uploads(
     conn: &mut DbConn,
     storage: &Storage,
@@ -155,21 +382,34 @@ pub fn prune_unused_uploads(
         )))
         .select((uploads::id, uploads::storage_key))
         .load(conn)?;
+    let mut pruned = 0;
     for (id, key) in &unused {
-        // The row first: a file without a row is harmless, a row without its file is not.
-        let deleted = diesel::delete(
-            uploads::table
-                .filter(uploads::id.eq(id))
-                .filter(diesel::dsl::not(diesel::dsl::exists(
-                    rejection_tasks::table.filter(rejection_tasks::upload_id.eq(uploads::id)),
-                )))
-                .filter(diesel::dsl::not(diesel::dsl::exists(
-                    lead_imports::table.filter(lead_imports::upload_id.eq(uploads::id)),
-                ))),
-        )
-        .execute(conn)?;
-        if deleted == 1 {
-            let _ = std::fs::remove_file(storage.path_of(key));
+        // The parts and the row together, only while nothing uses the upload: a task inserted
+        // meanwhile keeps both (the row's delete finds nothing, or fails on the task's reference).
+        let deleted = write_transaction(conn, |conn| -> Result<(), Prune> {
+            diesel::delete(upload_parts::table.filter(upload_parts::upload_id.eq(id))).execute(conn)?;
+            let rows = diesel::delete(
+                uploads::table
+                    .filter(uploads::id.eq(id))
+                    .filter(diesel::dsl::not(diesel::dsl::exists(
+                        rejection_tasks::table.filter(rejection_tasks::upload_id.eq(uploads::id)),
+                    )))
+                    .filter(diesel::dsl::not(diesel::dsl::exists(
+                        lead_imports::table.filter(lead_imports::upload_id.eq(uploads::id)),
+                    ))),
+            )
+            .execute(conn)?;
+            if rows == 1 { Ok(()) } else { Err(Prune::InUse) }
+        });
+        match deleted {
+            Ok(()) => {
+                // The copy after the row: a file without a row is harmless, a row without its
+                // file is not.
+                let _ = std::fs::remove_file(storage.path_of(key));
+                pruned += 1;
+            }
+            Err(Prune::InUse) => {}
+            Err(Prune::Db(e)) => return Err(e),
         }
     }
     let cutoff = std::time::SystemTime::UNIX_EPOCH
@@ -177,10 +417,23 @@ pub fn prune_unused_uploads(
     if let Ok(entries) = std::fs::read_dir(&storage.dir) {
         for entry in entries.flatten() {
             let stale = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < cutoff);
-            if stale && entry.path().extension().is_some_and(|e| e == "part") {
+            if !stale {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let partial = name.ends_with(".part") || name.contains(".fetch-");
+            let orphan = !partial
+                && is_key(&name)
+                && !uploads::table
+                    .filter(uploads::storage_key.eq(&name))
+                    .select(uploads::id)
+                    .first::<i64>(conn)
+                    .optional()?
+                    .is_some();
+            if partial || orphan {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
     }
-    Ok(unused.len())
+    Ok(pruned)
 }

@@ -132,7 +132,7 @@ pub(crate) async fn receive_upload(
         let recorded = pool
             .get()
             .map_err(crate::db::DbError::from)
-            .and_then(|mut conn| record_upload(&mut conn, &user, &name, &stored, now));
+            .and_then(|mut conn| record_upload(&mut conn, &storage, &user, &name, &stored, now));
         // A file no row refers to would never be cleaned up.
         let upload_id = recorded.map_err(AppError::from).inspect_err(|_| {
             let _ = std::fs::remove_file(&path);

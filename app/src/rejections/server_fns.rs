@@ -87,7 +87,9 @@ pub async fn preview_rejection_task(form: TaskForm) -> Result<PreviewSummary, Ap
             .db_or(move |conn| -> Result<crate::engine::task::Preview, AppError> {
                 let upload = crate::engine::uploads::find_upload(conn, &user, upload_id)?
                     .ok_or_else(|| AppError::invalid("file", crate::domain::messages::UPLOAD_GONE))?;
-                let path = storage.path_of(&upload.storage_key);
+                let path = storage
+                    .local_copy(conn, &upload.storage_key)
+                    .map_err(crate::engine::task::SubmitError::from)?;
                 Ok(crate::engine::task::preview(conn, &user, &req, &path, today)?)
             })
             .await?;

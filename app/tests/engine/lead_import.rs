@@ -251,6 +251,40 @@ fn rows_become_leads_or_are_refused_with_their_reason() {
     }
 }
 
+/// Two servers on one database: an import queued on one is run by a worker of another, whose
+/// upload folder is empty; the file (two parts) comes from the database.
+#[test]
+fn an_import_queued_on_one_server_runs_on_another() {
+    for env in Env::all() {
+        let label = env.db.label;
+        let t = set_up(&env, None);
+        let name = "n".repeat(500);
+        let mut file = String::from("email,first_name\n");
+        for i in 0..2500 {
+            file.push_str(&format!("p{i}@example.com,{name}\n"));
+        }
+        assert!(file.len() > app::engine::uploads::PART_BYTES, "{label}: two parts");
+        let up = upload(&env, &t.owner, "many.csv", &file);
+        let columns = vec![ColumnUse::Field(t.fields[0]), ColumnUse::Field(t.fields[2])];
+        let id = submit(&env, &t.owner, &t.form(up, columns, false)).expect("submitted");
+        let other = tempfile::tempdir().expect("dir");
+        let worker = app::engine::worker::Worker::new(
+            env.db.pool().clone(),
+            app::engine::uploads::Storage::new(other.path()),
+            std::sync::Arc::new(env.clock.clone()),
+        );
+        let (ran, end) = worker.run_one(RunLimits::default()).expect("run").expect("claimed");
+        assert_eq!((ran, end), (id, RunEnd::Completed), "{label}");
+        assert_eq!(leads_of(&env, t.campaign).len(), 2500, "{label}");
+        let body = results(&env, id);
+        let lines: Vec<&str> = body.lines().skip(1).collect();
+        assert_eq!(lines.len(), 2500, "{label}");
+        for (i, line) in lines.iter().enumerate() {
+            assert!(line.starts_with(&format!("{},created,", i + 2)), "{label}: {line}");
+        }
+    }
+}
+
 #[test]
 fn a_stopped_import_resumes_without_repeating_a_row() {
     for env in Env::all() {

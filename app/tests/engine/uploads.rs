@@ -1,15 +1,57 @@
 //! Uploads: a stored upload starts one task for its owner only, who sees the task page and history;
-//! unused uploads and partial files are pruned.
+//! the file is kept in the database, so a server whose upload folder lacks it (another server)
+//! runs the task from a copy of it, and a damaged copy is fetched again; unused uploads, their
+//! parts and partial files are pruned.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use app::db::schema::{rejection_tasks, uploads as uploads_table};
 use app::domain::task::IdentifierChoice;
 use app::engine::task::views;
-use app::engine::task::{self, SubmitError};
+use app::engine::task::{self, RunEnd, RunLimits, SubmitError};
 use app::engine::uploads::{self, Storage, StoredFile};
+use app::engine::worker::Worker;
 use chrono::TimeDelta;
+use diesel::prelude::*;
 use sha2::Digest;
 
 use crate::common::count;
-use crate::support::{Env, now};
+use crate::support::{Env, lead_id_csv, now};
+
+/// `contents` written into `storage` under a fresh name, as the upload endpoint receives a body.
+fn received(storage: &Storage, contents: &[u8]) -> StoredFile {
+    std::fs::create_dir_all(&storage.dir).expect("dir");
+    let key = Storage::new_key();
+    std::fs::write(storage.path_of(&key), contents).expect("write");
+    StoredFile { key, size: contents.len() as u64, sha256: uploads::hex(&sha2::Sha256::digest(contents)) }
+}
+
+/// The stored file name of task `task_id`'s upload.
+fn key_of_task(env: &Env, task_id: i64) -> String {
+    rejection_tasks::table
+        .inner_join(uploads_table::table)
+        .filter(rejection_tasks::id.eq(task_id))
+        .select(uploads_table::storage_key)
+        .first(&mut env.conn())
+        .expect("key")
+}
+
+/// A worker of another server: same database, its own (empty) upload folder.
+fn other_server(env: &Env, dir: &std::path::Path) -> Worker {
+    let mut w = Worker::new(env.db.pool().clone(), Storage::new(dir), Arc::new(env.clock.clone()));
+    w.batch_rows = 1000;
+    w
+}
+
+/// Three leads to reject and 2,600 unknown ids with long reasons: about 2.4 MB, three parts.
+fn large_file(env: &Env) -> (Vec<u8>, usize) {
+    let leads = env.leads_where("Home Insurance UK", "received", 0, 2, 3);
+    let reason = "r".repeat(900);
+    let mut rows: Vec<(String, &str)> = leads.iter().map(|id| (id.to_string(), "Wrong number")).collect();
+    rows.extend((0..2600).map(|i| (format!("{}", 900_000_000 + i), reason.as_str())));
+    (lead_id_csv(&rows), leads.len())
+}
 
 #[test]
 fn an_upload_starts_one_task_and_only_for_its_owner() {
@@ -18,11 +60,9 @@ fn an_upload_starts_one_task_and_only_for_its_owner() {
         let client = env.user("client@sendback.test");
         let bolt = env.user("bolt@sendback.test");
         let storage = env.storage();
-        std::fs::create_dir_all(&storage.dir).expect("dir");
-        let file = StoredFile { key: Storage::new_key(), size: 26, sha256: "00".into() };
-        std::fs::write(storage.path_of(&file.key), b"Lead ID,Rejection Reason\n1,x\n").expect("write");
-        let upload =
-            uploads::record_upload(&mut env.conn(), &client, "mine.csv", &file, now()).expect("upload");
+        let file = received(&storage, b"Lead ID,Rejection Reason\n1,x\n");
+        let upload = uploads::record_upload(&mut env.conn(), &storage, &client, "mine.csv", &file, now())
+            .expect("upload");
         let mut req =
             env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
         req.request_key = Some(format!("upload-{upload}"));
@@ -59,30 +99,50 @@ fn unused_uploads_are_pruned_after_a_day_and_used_ones_kept() {
         let l = env.db.label;
         let client = env.user("client@sendback.test");
         let storage = env.storage();
-        std::fs::create_dir_all(&storage.dir).expect("dir");
         let mut keep = Vec::new();
-        for name in ["used.csv", "unused.csv"] {
-            let file = StoredFile { key: Storage::new_key(), size: 26, sha256: "00".into() };
-            std::fs::write(storage.path_of(&file.key), b"Lead ID,Rejection Reason\n1,x\n").expect("write");
-            let id = uploads::record_upload(&mut env.conn(), &client, name, &file, now()).expect("upload");
+        for name in ["used.csv", "unused.csv", "interrupted.csv"] {
+            let file = received(&storage, b"Lead ID,Rejection Reason\n1,x\n");
+            let id = uploads::record_upload(&mut env.conn(), &storage, &client, name, &file, now())
+                .expect("upload");
             keep.push((id, file.key));
         }
         let req = env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
         task::submit_upload(&mut env.conn(), &storage, &client, &req, keep[0].0, now()).expect("task");
+        // The third as a server stopped while storing it leaves it: not usable.
+        diesel::update(uploads_table::table.find(keep[2].0))
+            .set(uploads_table::stored.eq(false))
+            .execute(&mut env.conn())
+            .expect("interrupt");
+        let stuck = uploads::find_upload(&mut env.conn(), &client, keep[2].0).expect("find");
+        assert_eq!(stuck, None, "{l}: an upload is usable only once stored");
+        assert_eq!(count(&mut env.conn(), "SELECT COUNT(*) AS n FROM upload_parts"), 3, "{l}");
         std::fs::write(storage.dir.join("interrupted.csv.part"), b"Lead ID,").expect("part");
+        std::fs::write(storage.dir.join(format!("{}.fetch-0123", keep[0].1)), b"Lead").expect("fetch");
+        // A copy of an upload another server deleted.
+        let orphan = Storage::new_key();
+        std::fs::write(storage.path_of(&orphan), b"Lead ID,Rejection Reason\n").expect("orphan");
         // Not yet a day old: nothing goes.
         assert_eq!(uploads::prune_unused_uploads(&mut env.conn(), &storage, now()).expect("prune"), 0, "{l}");
         let later = now() + TimeDelta::days(2);
         let far_future = chrono::Utc::now().naive_utc() + TimeDelta::days(2);
         assert_eq!(
             uploads::prune_unused_uploads(&mut env.conn(), &storage, later.max(far_future)).expect("prune"),
-            1,
+            2,
             "{l}"
         );
         assert!(storage.path_of(&keep[0].1).exists(), "{l}: a task's file stays");
         assert!(!storage.path_of(&keep[1].1).exists(), "{l}: the unused file goes");
+        assert!(!storage.path_of(&keep[2].1).exists(), "{l}: so does the interrupted one");
         assert!(!storage.dir.join("interrupted.csv.part").exists(), "{l}: partial files go");
+        assert!(!storage.dir.join(format!("{}.fetch-0123", keep[0].1)).exists(), "{l}: partial copies go");
+        assert!(!storage.path_of(&orphan).exists(), "{l}: copies of deleted uploads go");
         assert_eq!(count(&mut env.conn(), "SELECT COUNT(*) AS n FROM uploads"), 1, "{l}");
+        let parts = count(&mut env.conn(), "SELECT COUNT(*) AS n FROM upload_parts");
+        let kept = count(
+            &mut env.conn(),
+            &format!("SELECT COUNT(*) AS n FROM upload_parts WHERE upload_id = {}", keep[0].0),
+        );
+        assert_eq!((parts, kept), (1, 1), "{l}: the parts went with their uploads");
     }
 }
 
@@ -94,7 +154,6 @@ fn one_idempotency_key_sent_at_once_makes_one_task() {
         let l = env.db.label;
         let client = env.user("client@sendback.test");
         let storage = env.storage();
-        std::fs::create_dir_all(&storage.dir).expect("dir");
         let lead = env.leads_where("Home Insurance UK", "received", 0, 2, 1)[0];
         let body = format!("Lead ID,Rejection Reason\n{lead},Wrong number\n");
         let mut req =
@@ -104,13 +163,9 @@ fn one_idempotency_key_sent_at_once_makes_one_task() {
         let copies: Vec<(StoredFile, std::path::PathBuf)> = (0..9)
             .map(|i| {
                 let contents = if i == 8 { format!("{body}{lead},Again\n") } else { body.clone() };
-                let key = Storage::new_key();
-                std::fs::write(storage.path_of(&key), &contents).expect("write");
-                let sha = uploads::hex(&sha2::Sha256::digest(contents.as_bytes()));
-                (
-                    StoredFile { key: key.clone(), size: contents.len() as u64, sha256: sha },
-                    storage.path_of(&key),
-                )
+                let stored = received(&storage, contents.as_bytes());
+                let path = storage.path_of(&stored.key);
+                (stored, path)
             })
             .collect();
         let barrier = std::sync::Barrier::new(8);
@@ -154,5 +209,78 @@ fn one_idempotency_key_sent_at_once_makes_one_task() {
             1,
             "{l}: one upload row, the task's"
         );
+        assert_eq!(
+            count(&mut env.conn(), "SELECT COUNT(*) AS n FROM upload_parts"),
+            1,
+            "{l}: the file's one part, the others' went with them"
+        );
+    }
+}
+
+/// Two servers on one database: a task queued on one (its upload folder has the file) is run by a
+/// worker of another, whose folder is empty; the file comes from the database, whole.
+#[test]
+fn a_task_queued_on_one_server_runs_on_another() {
+    for env in Env::all() {
+        let l = env.db.label;
+        let (contents, leads) = large_file(&env);
+        assert!(contents.len() > 2 * uploads::PART_BYTES, "{l}: three parts");
+        let req = env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
+        let id = env.submit(&req, &env.file("big.csv", &contents)).expect("submitted");
+        let other = tempfile::tempdir().expect("dir");
+        let (ran, end) = other_server(&env, other.path()).run_one(RunLimits::default()).expect("run").expect("task");
+        assert_eq!((ran, end), (id, RunEnd::Completed), "{l}");
+        assert_eq!(
+            env.counts(id),
+            BTreeMap::from([("not_found", 2600), ("rejected", leads as i64)]),
+            "{l}"
+        );
+        let copy = std::fs::read(other.path().join(key_of_task(&env, id))).expect("the other server's copy");
+        assert!(copy == contents, "{l}: the copy is the file received");
+    }
+}
+
+/// A copy of the wrong size (a server stopped while writing it, a full disk) is not used: the file
+/// is fetched again. Without its parts or a copy, the task fails saying the file cannot be read.
+#[test]
+fn a_damaged_copy_is_fetched_again_and_a_lost_file_fails_the_task() {
+    for env in Env::all() {
+        let l = env.db.label;
+        let lead = env.leads_where("Home Insurance UK", "received", 0, 2, 1)[0];
+        let contents = lead_id_csv(&[(lead.to_string(), "Wrong number")]);
+        let req = env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
+        let upload = env.upload(&env.file("one.csv", &contents));
+        let key: String = uploads_table::table
+            .find(upload)
+            .select(uploads_table::storage_key)
+            .first(&mut env.conn())
+            .expect("key");
+        let copy = env.storage().path_of(&key);
+        std::fs::write(&copy, &contents[..10]).expect("truncate");
+        let id = env.submit_upload(&req, upload).expect("submitted on the file fetched again");
+        assert!(std::fs::read(&copy).expect("copy") == contents, "{l}: fetched again");
+        std::fs::write(&copy, &contents[..10]).expect("truncate");
+        let (ran, end) = env.worker(1000).run_one(RunLimits::default()).expect("run").expect("task");
+        assert_eq!((ran, end), (id, RunEnd::Completed), "{l}");
+        assert_eq!(env.counts(id), BTreeMap::from([("rejected", 1)]), "{l}");
+
+        // Lost: no parts, no copy on the server running it.
+        let lost = env.submit(&req, &env.file("two.csv", &contents)).expect("submitted");
+        diesel::sql_query(format!(
+            "DELETE FROM upload_parts WHERE upload_id = (SELECT upload_id FROM rejection_tasks WHERE id = {lost})"
+        ))
+        .execute(&mut env.conn())
+        .expect("lose the parts");
+        let other = tempfile::tempdir().expect("dir");
+        let (ran, end) = other_server(&env, other.path()).run_one(RunLimits::default()).expect("run").expect("task");
+        assert_eq!((ran, end), (lost, RunEnd::Failed), "{l}");
+        let reason: Option<String> = rejection_tasks::table
+            .find(lost)
+            .select(rejection_tasks::failure_reason)
+            .first(&mut env.conn())
+            .expect("reason");
+        let reason = reason.unwrap_or_default();
+        assert!(reason.starts_with("The file could not be read: "), "{l}: {reason}");
+        assert_eq!(std::fs::read_dir(other.path()).expect("dir").count(), 0, "{l}: no partial copy left");
     }
 }

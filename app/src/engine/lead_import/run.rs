@@ -23,7 +23,7 @@ use crate::domain::lead_import::{Layout, PlannedLead, plan_row};
 use crate::domain::status::LeadStatus;
 use crate::engine::csv_file::{FileRefusal, RowReader};
 use crate::engine::task::{RunEnd, STALE_AFTER, spreadsheet_safe};
-use crate::engine::uploads::Storage;
+use crate::engine::uploads::{CopyError, Storage};
 
 pub(super) use crate::db::intake::load_fields;
 
@@ -334,7 +334,11 @@ impl ImportRunner<'_> {
         max_batches: Option<usize>,
     ) -> Result<RunEnd, DbError> {
         let import = load(conn, import_id)?;
-        let path = self.storage.path_of(&import.storage_key);
+        let path = match self.storage.local_copy(conn, &import.storage_key) {
+            Ok(path) => path,
+            Err(CopyError::Unreadable(refusal)) => return self.fail(conn, import_id, &refusal.to_string()),
+            Err(CopyError::Db(e)) => return Err(e),
+        };
         let delimiter = import.delimiter.bytes().next().unwrap_or(b',');
         let fields = load_fields(conn, import.campaign_id)?;
         let field_columns: Vec<(usize, i64)> = serde_json::from_str(&import.field_columns)

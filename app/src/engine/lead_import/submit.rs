@@ -17,7 +17,7 @@ use crate::domain::intake::FieldDef;
 use crate::domain::lead_import::{ImportForm, ImportPreview, Layout, plan_row};
 use crate::domain::messages::UPLOAD_GONE;
 use crate::engine::csv_file::{self, FileShape, RowReader};
-use crate::engine::uploads::{Storage, UploadRef, find_upload};
+use crate::engine::uploads::{CopyError, Storage, UploadRef, find_upload};
 use crate::error::AppError;
 
 /// Rows the preview reads (it says when the file has more).
@@ -35,6 +35,15 @@ pub enum ImportError {
 impl ImportError {
     fn refused(field: &'static str, message: impl Into<String>) -> Self {
         Self::Refused { field, message: message.into() }
+    }
+}
+
+impl From<CopyError> for ImportError {
+    fn from(err: CopyError) -> Self {
+        match err {
+            CopyError::Unreadable(refusal) => Self::refused("file", refusal.to_string()),
+            CopyError::Db(e) => Self::Db(e),
+        }
     }
 }
 
@@ -62,6 +71,8 @@ pub(super) struct Checked {
     pub layout: Layout,
     pub shape: FileShape,
     pub upload: UploadRef,
+    /// This server's copy of the file.
+    pub path: std::path::PathBuf,
 }
 
 fn check(
@@ -105,10 +116,7 @@ fn check(
             ),
         ));
     }
-    let path = storage.path_of(&upload.storage_key);
-    if !path.exists() {
-        return Err(ImportError::refused("file", UPLOAD_GONE));
-    }
+    let path = storage.local_copy(conn, &upload.storage_key)?;
     let shape = csv_file::inspect(&path).map_err(|r| ImportError::refused("file", r.to_string()))?;
     if form.columns.len() != shape.headers.len() {
         return Err(ImportError::refused(
@@ -118,7 +126,7 @@ fn check(
     }
     let fields = load_fields(conn, campaign_id)?;
     let layout = Layout::new(&fields, &form.columns).map_err(|m| ImportError::refused("columns", m))?;
-    Ok(Checked { campaign_id, campaign_name, supplier_id, fields, layout, shape, upload })
+    Ok(Checked { campaign_id, campaign_name, supplier_id, fields, layout, shape, upload, path })
 }
 
 /// Queues the import of `form`'s upload for `user` (owner staff: the caller checks); returns its
@@ -214,10 +222,9 @@ pub fn preview(
     now: NaiveDateTime,
 ) -> Result<ImportPreview, ImportError> {
     let checked = check(conn, storage, user, form)?;
-    let path = storage.path_of(&checked.upload.storage_key);
     let unreadable = |r: csv_file::FileRefusal| ImportError::refused("file", r.to_string());
     let mut reader =
-        RowReader::open(&path, checked.shape.delimiter, checked.shape.data_offset, checked.shape.data_line)
+        RowReader::open(&checked.path, checked.shape.delimiter, checked.shape.data_offset, checked.shape.data_line)
             .map_err(unreadable)?;
     let mut result = ImportPreview::default();
     let mut statuses: HashMap<crate::domain::status::LeadStatus, i64> = HashMap::new();

@@ -22,7 +22,7 @@ use crate::db::{DbConn, DbError};
 use crate::domain::task::{TaskPhase, TaskStatus};
 use crate::engine::csv_file::RowAt;
 use crate::engine::planner::RowInput;
-use crate::engine::uploads::Storage;
+use crate::engine::uploads::{CopyError, Storage};
 
 /// Stops a run early (tests of crash recovery).
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,6 +54,15 @@ pub(super) enum Halt {
 impl From<DbError> for Halt {
     fn from(e: DbError) -> Self {
         Halt::Db(e)
+    }
+}
+
+impl From<CopyError> for Halt {
+    fn from(e: CopyError) -> Self {
+        match e {
+            CopyError::Unreadable(refusal) => Halt::Fail(refusal.to_string()),
+            CopyError::Db(e) => Halt::Db(e),
+        }
     }
 }
 
@@ -113,7 +122,7 @@ impl Runner<'_> {
     }
 
     fn run_phases(&self, conn: &mut DbConn, task: &TaskRow, limits: RunLimits) -> Result<(), Halt> {
-        let path = self.storage.path_of(&task.storage_key);
+        let path = self.storage.local_copy(conn, &task.storage_key)?;
         let setup = task.setup(conn, &path)?;
         let mut phase = task.phase;
         if phase == TaskPhase::Rows {

@@ -13,7 +13,9 @@ use crate::domain::identifiers::FieldKind;
 use crate::domain::messages;
 use crate::domain::task::{IdentifierChoice, IdentifierMode, TaskOptions, TaskStatus};
 use crate::engine::csv_file;
-use crate::engine::uploads::{Storage, StoredFile, find_upload, record_upload};
+use crate::engine::uploads::{
+    CopyError, Storage, StoredFile, begin_upload, discard_upload, find_upload, mark_stored, store_parts,
+};
 use crate::error::AppError;
 
 /// A request to reject the leads of an uploaded file.
@@ -49,6 +51,15 @@ impl SubmitError {
 impl From<diesel::result::Error> for SubmitError {
     fn from(e: diesel::result::Error) -> Self {
         Self::Db(DbError::Query(e))
+    }
+}
+
+impl From<CopyError> for SubmitError {
+    fn from(err: CopyError) -> Self {
+        match err {
+            CopyError::Unreadable(refusal) => Self::refused("file", refusal.to_string()),
+            CopyError::Db(e) => Self::Db(e),
+        }
     }
 }
 
@@ -197,7 +208,8 @@ pub fn submit_upload(
     }
     let upload = find_upload(conn, user, upload_id)?
         .ok_or_else(|| SubmitError::refused("file", messages::UPLOAD_GONE))?;
-    let v = validate(conn, user, req, &storage.path_of(&upload.storage_key), now.date())?;
+    let path = storage.local_copy(conn, &upload.storage_key)?;
+    let v = validate(conn, user, req, &path, now.date())?;
     let result = write_transaction(conn, |conn| insert_task(conn, user, req, &v, upload.id, now));
     // A failed insert may have lost a race with the same request: return the task that won.
     if result.is_err()
@@ -229,10 +241,11 @@ pub struct ReceivedFile<'a> {
     pub path: &'a Path,
 }
 
-/// Queues a task on a file the machine API received, after every check, recording the file as
-/// the user's upload in the same transaction. `req.request_key` (required) makes the request
-/// idempotent: the same key again returns its task when the file (by SHA-256) and the settings
-/// are the same, and [`Submitted::KeyReused`] when they are not — also when two requests race.
+/// Queues a task on a file the machine API received, after every check: the file is stored as
+/// the user's upload, which becomes usable in the task's transaction. `req.request_key`
+/// (required) makes the request idempotent: the same key again returns its task when the file
+/// (by SHA-256) and the settings are the same, and [`Submitted::KeyReused`] when they are not —
+/// also when two requests race.
 pub fn submit_file(
     conn: &mut DbConn,
     user: &UserContext,
@@ -245,10 +258,19 @@ pub fn submit_file(
         return same_request(conn, existing, req, &file.stored.sha256);
     }
     let v = validate(conn, user, req, file.path, now.date())?;
-    let result = write_transaction(conn, |conn| {
-        let upload_id = record_upload(conn, user, file.name, file.stored, now)?;
-        insert_task(conn, user, req, &v, upload_id, now)
+    // The file is stored first, as an upload not yet usable; it becomes usable with its task.
+    let upload_id = begin_upload(conn, user, file.name, file.stored, now)?;
+    let result = store_parts(conn, upload_id, file.path, file.stored).map_err(SubmitError::from).and_then(|()| {
+        write_transaction(conn, |conn| {
+            mark_stored(conn, upload_id)?;
+            insert_task(conn, user, req, &v, upload_id, now)
+        })
     });
+    if result.is_err()
+        && let Err(e) = discard_upload(conn, upload_id)
+    {
+        tracing::warn!(upload_id, error = %e, "deleting an upload that started no task");
+    }
     match result {
         Ok(id) => Ok(Submitted::Created(id)),
         // A failed insert may have lost a race with the same key: answer as for a repeat.

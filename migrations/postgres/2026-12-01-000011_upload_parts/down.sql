@@ -1,0 +1,2 @@
+ALTER TABLE uploads DROP COLUMN stored;
+DROP TABLE upload_parts;
