@@ -96,9 +96,24 @@ pub struct ServeArgs {
     /// Directory holding the built browser bundle (`pkg/sendback.{js,wasm,css}`).
     #[arg(long, env = "SENDBACK_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
-    /// Do not seed the demo instance into an empty database.
-    #[arg(long, env = "SENDBACK_NO_SEED")]
+    /// Do not seed the demo instance into an empty embedded (SQLite) database.
+    #[arg(long, env = "SENDBACK_NO_SEED", conflicts_with = "seed_demo")]
     pub no_seed: bool,
+    /// Seed the demo instance (accounts with a published password) into an empty PostgreSQL
+    /// database. Without it a `postgres://` database is never seeded by `serve`.
+    #[arg(long, env = "SENDBACK_SEED_DEMO")]
+    pub seed_demo: bool,
+    /// A running task or lead import whose server has not renewed its heartbeat for this many
+    /// seconds (the server died) is taken over by another server's worker.
+    #[arg(long, env = "SENDBACK_TASK_STALE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(2..=3600))]
+    pub task_stale_secs: u32,
+    /// A task or lead import whose run ends with the same error this many times in a row is
+    /// marked failed (with the error) and frees its campaign.
+    #[arg(long, env = "SENDBACK_TASK_MAX_FAILURES", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub task_max_failures: u32,
+    /// Rows a task applies per batch (one transaction each).
+    #[arg(long, env = "SENDBACK_TASK_BATCH_ROWS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub task_batch_rows: u32,
     /// Sign users out after this many minutes without a request.
     #[arg(long, env = "SENDBACK_SESSION_IDLE_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub session_idle_minutes: u32,
@@ -155,6 +170,24 @@ impl ServeArgs {
         }
     }
 
+    /// How this server's worker shares jobs with the other servers' workers.
+    pub fn lease_settings(&self) -> app::engine::lease::LeaseSettings {
+        app::engine::lease::LeaseSettings {
+            stale_after: chrono::TimeDelta::seconds(i64::from(self.task_stale_secs)),
+            max_failures: self.task_max_failures,
+        }
+    }
+
+    /// Whether `serve` seeds the demo into an empty database at `url`: the embedded database
+    /// unless `--no-seed`, PostgreSQL only with `--seed-demo`.
+    pub fn seeds_demo(&self, url: &str) -> bool {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            self.seed_demo
+        } else {
+            !self.no_seed
+        }
+    }
+
     pub fn network_settings(&self) -> app::state::NetworkSettings {
         app::state::NetworkSettings { trusted_proxies: self.trusted_proxies.clone().into() }
     }
@@ -166,6 +199,10 @@ impl Default for ServeArgs {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             site_root: PathBuf::from("target/site"),
             no_seed: false,
+            seed_demo: false,
+            task_stale_secs: 30,
+            task_max_failures: 3,
+            task_batch_rows: 10_000,
             session_idle_minutes: 30,
             session_max_hours: 12,
             secure_cookies: false,
@@ -190,6 +227,27 @@ mod tests {
             Some(Command::Serve(args)) => Ok(args),
             other => panic!("expected serve, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn postgres_is_seeded_only_when_asked() {
+        let pg = "postgres://u@db/sendback";
+        assert!(!serve(&[]).expect("args").seeds_demo(pg));
+        assert!(serve(&["--seed-demo"]).expect("args").seeds_demo(pg));
+        assert!(serve(&[]).expect("args").seeds_demo("sqlite://data/sendback.db"));
+        assert!(!serve(&["--no-seed"]).expect("args").seeds_demo("sqlite://data/sendback.db"));
+        assert!(serve(&["--no-seed", "--seed-demo"]).is_err());
+    }
+
+    #[test]
+    fn task_sharing_flags() {
+        let args = serve(&["--task-stale-secs", "5", "--task-max-failures", "2", "--task-batch-rows", "500"])
+            .expect("args");
+        assert_eq!(args.lease_settings().stale_after, chrono::TimeDelta::seconds(5));
+        assert_eq!(args.lease_settings().max_failures, 2);
+        assert_eq!(args.task_batch_rows, 500);
+        assert!(serve(&["--task-stale-secs", "1"]).is_err());
+        assert!(serve(&["--task-max-failures", "0"]).is_err());
     }
 
     #[test]

@@ -122,7 +122,7 @@ fn print_demo_accounts() {
 
 async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
     let pool = open_pool(&database).await?;
-    if !args.no_seed {
+    if args.seeds_demo(&database.url()) {
         let seeded =
             db::run(&pool, |conn| db::seed::seed_if_empty(conn, chrono::Utc::now().naive_utc())).await?;
         if let Some(report) = seeded {
@@ -165,7 +165,9 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
     let _checkpointer = app::db::start_checkpointer(&state.pool, app::db::CHECKPOINT_EVERY);
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     let storage = state.uploads.storage.clone();
-    let worker = app::engine::worker::Worker::new(state.pool.clone(), storage, state.clock.clone());
+    let mut worker = app::engine::worker::Worker::new(state.pool.clone(), storage, state.clock.clone());
+    worker.lease = args.lease_settings();
+    worker.batch_rows = usize::try_from(args.task_batch_rows).unwrap_or(app::engine::task::DEFAULT_BATCH_ROWS);
     let worker = tokio::spawn(worker.run_forever(worker_stopped));
     let router = server::router(state);
 

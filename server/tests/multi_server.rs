@@ -532,22 +532,9 @@ fn lead_states(db: &mut PgConnection) -> Vec<(i64, String, Option<String>, bool)
         .expect("leads")
 }
 
-/// The `serve` flags that make the test quick: small batches and a short heartbeat timeout, when
-/// this binary has them (they are newer than this test's first version).
+/// The `serve` flags that make the test quick: small batches and a short heartbeat timeout.
 fn serve_flags() -> Vec<String> {
-    let help = Command::new(BIN).args(["serve", "--help"]).output().expect("sendback serve --help");
-    let help = String::from_utf8_lossy(&help.stdout);
-    let mut flags = Vec::new();
-    for (flag, value, default) in
-        [("--task-batch-rows", BATCH_ROWS, "10,000 rows a batch"), ("--task-stale-secs", STALE_SECS, "30 s")]
-    {
-        if help.contains(flag) {
-            flags.extend([flag.to_owned(), value.to_owned()]);
-        } else {
-            eprintln!("note: `sendback serve` has no {flag}: the servers run with its default ({default})");
-        }
-    }
-    flags
+    ["--task-batch-rows", BATCH_ROWS, "--task-stale-secs", STALE_SECS].map(str::to_owned).to_vec()
 }
 
 /// Logs in on one server and uses the session on the others; logs out on a third.

@@ -240,6 +240,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Identical failures in a row of a job (`job`: rejection_task or lead_import) and its last
+    /// error; a job reaching the limit is failed (engine/lease.rs).
+    job_failures (job, job_id) {
+        job -> Text,
+        job_id -> BigInt,
+        failures -> Integer,
+        last_error -> Text,
+    }
+}
+
+diesel::table! {
     lead_imports (id) {
         id -> BigInt,
         instance_id -> BigInt,
@@ -362,6 +373,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     rejection_task_chunks,
     rejection_task_results,
     lead_imports,
+    job_failures,
     lead_import_chunks,
     lead_status_history,
     sessions,

@@ -3,6 +3,7 @@
 
 pub mod csv_file;
 pub mod lead_import;
+pub mod lease;
 pub mod planner;
 pub mod task;
 pub mod uploads;

@@ -1,11 +1,14 @@
 //! The background worker: claims queued (or abandoned) tasks and runs them on the blocking pool.
-//! Several server processes may run workers against one database; claims are atomic.
+//! Several server processes may run workers against one database; claims are atomic, a
+//! heartbeat thread keeps a running job's claim, and a job that fails the same way
+//! `max_failures` times is failed (engine/lease.rs).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::lead_import::{self, ImportRunner};
+use super::lease::{self, AfterFailure, Heartbeat, Job, LeaseSettings};
 use super::task::{self, RunEnd, RunLimits, Runner};
 use super::uploads::Storage;
 use crate::clock::SharedClock;
@@ -18,6 +21,8 @@ pub struct Worker {
     pub clock: SharedClock,
     pub id: String,
     pub batch_rows: usize,
+    /// When a silent worker's job is taken over; how many identical failures fail a job.
+    pub lease: LeaseSettings,
     stop: Arc<AtomicBool>,
 }
 
@@ -30,26 +35,49 @@ impl Worker {
             clock,
             id,
             batch_rows: task::DEFAULT_BATCH_ROWS,
+            lease: LeaseSettings::default(),
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// Claims and runs one rejection task or, when none waits, one lead import; `None` when
-    /// there was nothing to do.
+    /// there was nothing to do. While it runs, a heartbeat thread keeps the claim; a run that
+    /// ends in an error (or a panic) is recorded against the job (`lease::record_failure`).
     pub fn run_one(&self, limits: RunLimits) -> Result<Option<(i64, RunEnd)>, db::DbError> {
         let mut conn = self.pool.get()?;
-        let Some(task_id) = task::claim_next(&mut conn, &self.id, self.clock.now())? else {
+        let now = self.clock.now();
+        let Some(task_id) = task::claim_next(&mut conn, &self.id, now, self.lease.stale_after)? else {
             return self.run_one_import(&mut conn, limits);
         };
         tracing::info!(task_id, worker = %self.id, "running rejection task");
+        let heartbeat = self.heartbeat(Job::RejectionTask, task_id);
         let runner = Runner {
             storage: &self.storage,
             worker_id: &self.id,
             batch_rows: self.batch_rows,
             clock: &*self.clock,
             stop: Some(&self.stop),
+            lost: Some(heartbeat.lost()),
         };
-        let end = runner.run(&mut conn, task_id, limits)?;
+        let ran = catch_panic(|| runner.run(&mut conn, task_id, limits));
+        drop(heartbeat);
+        let end = match ran {
+            Ok(end) => end,
+            Err(error) => {
+                let after = lease::record_failure(
+                    &mut conn,
+                    Job::RejectionTask,
+                    task_id,
+                    &self.id,
+                    &error,
+                    self.lease,
+                    self.clock.now(),
+                    |conn, reason| task::fail(conn, task_id, &self.id, &*self.clock, reason).map(|_| ()),
+                )?;
+                tracing::error!(task_id, %error, ?after, "rejection task run ended in an error");
+                ended_by_failure(&after)
+            }
+        };
         tracing::info!(task_id, ?end, "rejection task ended");
         Ok(Some((task_id, end)))
     }
@@ -60,16 +88,41 @@ impl Worker {
         conn: &mut db::DbConn,
         limits: RunLimits,
     ) -> Result<Option<(i64, RunEnd)>, db::DbError> {
-        let Some(import_id) = lead_import::claim_next(conn, &self.id, self.clock.now())? else {
+        let now = self.clock.now();
+        let Some(import_id) = lead_import::claim_next(conn, &self.id, now, self.lease.stale_after)? else {
             return Ok(None);
         };
         tracing::info!(import_id, worker = %self.id, "running lead import");
+        let heartbeat = self.heartbeat(Job::LeadImport, import_id);
         let mut runner = ImportRunner::new(&self.storage, &self.id, &*self.clock);
         runner.stop = Some(&self.stop);
+        runner.lost = Some(heartbeat.lost());
         runner.batch_rows = self.batch_rows.min(lead_import::DEFAULT_BATCH_ROWS);
-        let end = runner.run(conn, import_id, limits.max_batches)?;
+        // The heartbeat lives until the end of this function (the runner borrows it).
+        let ran = catch_panic(|| runner.run(conn, import_id, limits.max_batches));
+        let end = match ran {
+            Ok(end) => end,
+            Err(error) => {
+                let after = lease::record_failure(
+                    conn,
+                    Job::LeadImport,
+                    import_id,
+                    &self.id,
+                    &error,
+                    self.lease,
+                    self.clock.now(),
+                    |conn, reason| runner.fail(conn, import_id, reason).map(|_| ()),
+                )?;
+                tracing::error!(import_id, %error, ?after, "lead import run ended in an error");
+                ended_by_failure(&after)
+            }
+        };
         tracing::info!(import_id, ?end, "lead import ended");
         Ok(Some((import_id, end)))
+    }
+
+    fn heartbeat(&self, job: Job, id: i64) -> Heartbeat {
+        Heartbeat::start(self.pool.clone(), self.clock.clone(), job, id, self.id.clone(), self.lease.beat_every())
     }
 
     /// Runs tasks until `shutdown` resolves; idles with a short poll when there is no work.
@@ -106,5 +159,28 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+/// Runs a job, turning its error or its panic into the text recorded against the job.
+fn catch_panic(run: impl FnOnce() -> Result<RunEnd, db::DbError>) -> Result<RunEnd, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        Ok(Ok(end)) => Ok(end),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".to_owned());
+            Err(format!("the worker panicked: {what}"))
+        }
+    }
+}
+
+fn ended_by_failure(after: &AfterFailure) -> RunEnd {
+    match after {
+        AfterFailure::Failed(_) => RunEnd::Failed,
+        AfterFailure::Retry { .. } | AfterFailure::NotHeld => RunEnd::Stopped,
     }
 }

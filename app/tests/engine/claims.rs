@@ -9,6 +9,9 @@ use diesel::prelude::*;
 use crate::common::{TestDb, count};
 use crate::support::{Env, lead_id_csv, now};
 
+/// The default takeover time.
+const STALE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
 #[test]
 fn one_running_task_per_campaign() {
     let env = Env::new(TestDb::sqlite());
@@ -18,11 +21,11 @@ fn one_running_task_per_campaign() {
     let b = env.submit(&req, &file).expect("b");
     assert_ne!(a, b);
     let mut conn = env.conn();
-    assert_eq!(task::claim_next(&mut conn, "w1", now()).expect("claim"), Some(a));
-    assert_eq!(task::claim_next(&mut conn, "w2", now()).expect("claim"), None, "b waits for a");
+    assert_eq!(task::claim_next(&mut conn, "w1", now(), STALE).expect("claim"), Some(a));
+    assert_eq!(task::claim_next(&mut conn, "w2", now(), STALE).expect("claim"), None, "b waits for a");
     let car = env.request("Car Insurance UK", IdentifierChoice::Uid, "Lead ID", "Rejection Reason");
     let c = env.submit(&car, &file).expect("c");
-    assert_eq!(task::claim_next(&mut conn, "w2", now()).expect("claim"), Some(c), "other campaigns run");
+    assert_eq!(task::claim_next(&mut conn, "w2", now(), STALE).expect("claim"), Some(c), "other campaigns run");
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod api_reject;
 mod claims;
 mod intake;
 mod lead_import;
+mod leases;
 mod migration;
 mod options;
 mod outcomes;

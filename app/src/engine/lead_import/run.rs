@@ -22,7 +22,8 @@ use crate::domain::intake::FieldDef;
 use crate::domain::lead_import::{Layout, PlannedLead, plan_row};
 use crate::domain::status::LeadStatus;
 use crate::engine::csv_file::{FileRefusal, RowReader};
-use crate::engine::task::{RunEnd, STALE_AFTER, spreadsheet_safe};
+use crate::engine::lease::{self, Job};
+use crate::engine::task::{RunEnd, spreadsheet_safe};
 use crate::engine::uploads::{CopyError, Storage};
 
 pub(super) use crate::db::intake::load_fields;
@@ -80,8 +81,14 @@ struct Id {
     id: i64,
 }
 
-/// Atomically claims the oldest runnable import: queued, or running with a stale heartbeat.
-pub fn claim_next(conn: &mut DbConn, worker_id: &str, now: NaiveDateTime) -> Result<Option<i64>, DbError> {
+/// Atomically claims the oldest runnable import: queued, or running with no heartbeat for
+/// `stale_after`.
+pub fn claim_next(
+    conn: &mut DbConn,
+    worker_id: &str,
+    now: NaiveDateTime,
+    stale_after: chrono::TimeDelta,
+) -> Result<Option<i64>, DbError> {
     let lock = match conn {
         DbConn::Pg(_) => "FOR UPDATE SKIP LOCKED",
         DbConn::Sqlite(_) => "",
@@ -98,20 +105,17 @@ pub fn claim_next(conn: &mut DbConn, worker_id: &str, now: NaiveDateTime) -> Res
         diesel::sql_query(&sql)
             .bind::<Text, _>(worker_id)
             .bind::<Timestamp, _>(now)
-            .bind::<Timestamp, _>(now - STALE_AFTER)
+            .bind::<Timestamp, _>(now - stale_after)
             .get_result::<Id>(conn)
             .optional()
     })?;
     Ok(claimed.map(|r| r.id))
 }
 
-fn holds_claim(conn: &mut DbConn, import_id: i64, worker_id: &str) -> Result<bool, DbError> {
-    let holder: Option<(String, Option<String>)> = lead_imports::table
-        .find(import_id)
-        .select((lead_imports::status, lead_imports::claimed_by))
-        .first(conn)
-        .optional()?;
-    Ok(matches!(holder, Some((status, Some(by))) if status == "running" && by == worker_id))
+/// Inside a write transaction: whether `worker_id` still holds the import (its heartbeat is
+/// renewed and, on PostgreSQL, its row locked until the commit).
+fn holds_claim(conn: &mut DbConn, import_id: i64, worker_id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    Ok(lease::renew(conn, Job::LeadImport, import_id, worker_id, now)?)
 }
 
 /// An import as the runner needs it.
@@ -318,11 +322,13 @@ pub struct ImportRunner<'a> {
     pub batch_rows: usize,
     /// Set on shutdown: the import stops between batches and is handed back.
     pub stop: Option<&'a AtomicBool>,
+    /// Set by the run's heartbeat when another worker has taken the import over.
+    pub lost: Option<&'a AtomicBool>,
 }
 
 impl ImportRunner<'_> {
     pub fn new<'a>(storage: &'a Storage, worker_id: &'a str, clock: &'a dyn Clock) -> ImportRunner<'a> {
-        ImportRunner { storage, worker_id, clock, batch_rows: DEFAULT_BATCH_ROWS, stop: None }
+        ImportRunner { storage, worker_id, clock, batch_rows: DEFAULT_BATCH_ROWS, stop: None, lost: None }
     }
 
     /// Runs the claimed import `import_id` to its end, or until `max_batches` batches committed
@@ -364,8 +370,13 @@ impl ImportRunner<'_> {
         if import.rows_total.is_none() {
             match count_rows(&path, delimiter, import.cursor_offset, import.cursor_line) {
                 Ok(total) => {
-                    diesel::update(lead_imports::table.find(import_id))
-                        .set((
+                    diesel::update(
+                        lead_imports::table
+                            .find(import_id)
+                            .filter(lead_imports::claimed_by.eq(self.worker_id))
+                            .filter(lead_imports::status.eq("running")),
+                    )
+                    .set((
                             lead_imports::rows_total.eq(Some(total)),
                             lead_imports::heartbeat_at.eq(Some(self.clock.now())),
                         ))
@@ -384,6 +395,9 @@ impl ImportRunner<'_> {
         let mut batches = 0_usize;
         loop {
             if max_batches.is_some_and(|m| batches >= m) {
+                return Ok(RunEnd::Stopped);
+            }
+            if self.lost.is_some_and(|l| l.load(Ordering::Relaxed)) {
                 return Ok(RunEnd::Stopped);
             }
             if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
@@ -407,7 +421,7 @@ impl ImportRunner<'_> {
             };
             let held = without_foreign_key_checks(conn, |conn| {
                 write_transaction(conn, |conn| {
-                    if !holds_claim(conn, import_id, self.worker_id)? {
+                    if !holds_claim(conn, import_id, self.worker_id, now)? {
                         return Ok::<_, DbError>(false);
                     }
                     if !fields_remain(conn, &fields, &layout)? {
@@ -589,12 +603,17 @@ impl ImportRunner<'_> {
         Ok(if done == 1 { RunEnd::Completed } else { RunEnd::Stopped })
     }
 
-    fn fail(&self, conn: &mut DbConn, import_id: i64, reason: &str) -> Result<RunEnd, DbError> {
+    /// Marks the import failed with `reason` (while this worker holds it).
+    pub fn fail(&self, conn: &mut DbConn, import_id: i64, reason: &str) -> Result<RunEnd, DbError> {
         tracing::warn!(import_id, reason, "lead import failed");
         let now = self.clock.now();
         diesel::update(
-            lead_imports::table
-                .filter(lead_imports::id.eq(import_id).and(lead_imports::claimed_by.eq(self.worker_id))),
+            lead_imports::table.filter(
+                lead_imports::id
+                    .eq(import_id)
+                    .and(lead_imports::claimed_by.eq(self.worker_id))
+                    .and(lead_imports::status.eq("running")),
+            ),
         )
         .set((
             lead_imports::status.eq("failed"),

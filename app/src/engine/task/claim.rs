@@ -1,13 +1,14 @@
 //! Which worker runs a task: the atomic claim of the oldest runnable task, the check every
-//! batch makes that its worker still holds the task, and handing a task back on shutdown.
+//! write of a run makes (in its own transaction) that its worker still holds the task, and
+//! handing a task back on shutdown.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
-use super::STALE_AFTER;
 use crate::db::schema::rejection_tasks;
 use crate::db::{DbConn, DbError, write_transaction};
-use crate::domain::task::{TaskPhase, TaskStatus};
+use crate::domain::task::TaskPhase;
+use crate::engine::lease::{self, Job};
 
 #[derive(QueryableByName)]
 struct ClaimedId {
@@ -16,9 +17,15 @@ struct ClaimedId {
 }
 
 /// Atomically claims the oldest runnable task: queued, or running with a stale heartbeat (its
-/// worker died). One running task per campaign (a unique index enforces it whatever races).
-pub fn claim_next(conn: &mut DbConn, worker_id: &str, now: NaiveDateTime) -> Result<Option<i64>, DbError> {
-    let stale_before = now - STALE_AFTER;
+/// worker died: no heartbeat for `stale_after`). One running task per campaign (a unique index
+/// enforces it whatever races).
+pub fn claim_next(
+    conn: &mut DbConn,
+    worker_id: &str,
+    now: NaiveDateTime,
+    stale_after: TimeDelta,
+) -> Result<Option<i64>, DbError> {
+    let stale_before = now - stale_after;
     let lock = match conn {
         DbConn::Pg(_) => "FOR UPDATE SKIP LOCKED",
         DbConn::Sqlite(_) => "",
@@ -51,16 +58,16 @@ pub fn claim_next(conn: &mut DbConn, worker_id: &str, now: NaiveDateTime) -> Res
     }
 }
 
-/// Inside a batch transaction: whether `worker_id` still holds the task.
-pub(super) fn holds_claim(conn: &mut DbConn, task_id: i64, worker_id: &str) -> Result<bool, DbError> {
-    let holder: Option<(String, Option<String>)> = rejection_tasks::table
-        .find(task_id)
-        .select((rejection_tasks::status, rejection_tasks::claimed_by))
-        .first(conn)
-        .optional()?;
-    Ok(
-        matches!(holder, Some((status, Some(by))) if status == TaskStatus::Running.as_str() && by == worker_id),
-    )
+/// Inside a write transaction: whether `worker_id` still holds the task (its heartbeat is
+/// renewed, and on PostgreSQL its row stays locked until the transaction ends, so no claim can
+/// slip in before the commit).
+pub(super) fn holds_claim(
+    conn: &mut DbConn,
+    task_id: i64,
+    worker_id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    Ok(lease::renew(conn, Job::RejectionTask, task_id, worker_id, now)?)
 }
 
 /// Hands a running task back at once (graceful shutdown): any worker may resume it from its
@@ -71,12 +78,33 @@ pub(super) fn release(conn: &mut DbConn, task_id: i64, worker_id: &str) -> Resul
         rejection_tasks::table
             .filter(rejection_tasks::id.eq(task_id).and(rejection_tasks::claimed_by.eq(worker_id))),
     )
-    .set(rejection_tasks::heartbeat_at.eq(Some(epoch)))
+    // No holder: the run's heartbeat thread, if it beats once more, finds the task no longer
+    // its own (and cannot make it look alive again).
+    .set((rejection_tasks::heartbeat_at.eq(Some(epoch)), rejection_tasks::claimed_by.eq(None::<String>)))
     .execute(conn)?;
     Ok(())
 }
 
-pub(super) fn set_phase(conn: &mut DbConn, task_id: i64, phase: TaskPhase) -> Result<(), DbError> {
+/// Moves the task to `phase` if `worker_id` still holds it (one transaction); `false` when it
+/// does not.
+pub(super) fn set_phase(
+    conn: &mut DbConn,
+    task_id: i64,
+    worker_id: &str,
+    now: NaiveDateTime,
+    phase: TaskPhase,
+) -> Result<bool, DbError> {
+    write_transaction(conn, |conn| {
+        if !holds_claim(conn, task_id, worker_id, now)? {
+            return Ok(false);
+        }
+        set_phase_unchecked(conn, task_id, phase)?;
+        Ok(true)
+    })
+}
+
+/// Inside a transaction that has checked the claim: moves the task to `phase`.
+pub(super) fn set_phase_unchecked(conn: &mut DbConn, task_id: i64, phase: TaskPhase) -> Result<(), DbError> {
     diesel::update(rejection_tasks::table.find(task_id))
         .set(rejection_tasks::phase.eq(phase.as_str()))
         .execute(conn)?;

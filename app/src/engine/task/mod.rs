@@ -18,13 +18,11 @@ pub mod single;
 mod submit;
 pub mod views;
 
-use chrono::TimeDelta;
-
 pub use claim::claim_next;
 pub use preview::{Preview, preview};
 pub use progress::{parse_changed, parse_counts};
 pub use results::{committed_result_rows, outcome_counts, result_rows, spreadsheet_safe, write_results_csv};
-pub use run::{RunEnd, RunLimits, Runner};
+pub use run::{RunEnd, RunLimits, Runner, fail};
 pub use submit::{
     ReceivedFile, SubmitError, Submitted, TaskRequest, field_by_key, field_label_and_kind, submit_file,
     submit_upload,
@@ -32,8 +30,6 @@ pub use submit::{
 
 /// Rows per batch: each batch is one transaction, short enough that pages stay responsive.
 pub const DEFAULT_BATCH_ROWS: usize = 10_000;
-/// A running task whose worker has not reported for this long is taken over by another worker.
-pub const STALE_AFTER: TimeDelta = TimeDelta::seconds(30);
 /// Changed rows kept on the task for its page (the results file lists them all).
 pub const CHANGED_ROWS_KEPT: usize = 50;
 /// Ids per `IN (…)` list.

@@ -8,7 +8,7 @@ use std::io::Write;
 
 use diesel::prelude::*;
 
-use super::claim::set_phase;
+use super::claim::{holds_claim, set_phase_unchecked};
 use crate::db::schema::{rejection_task_chunks, rejection_task_results};
 use crate::db::{DbConn, DbError, write_transaction};
 use crate::domain::task::{Outcome, TaskPhase};
@@ -119,9 +119,29 @@ pub fn committed_result_rows(conn: &mut DbConn, task_id: i64) -> Result<Vec<Vec<
 
 /// Merges a task's chunks into its results file, in file order, then deletes the chunks and moves
 /// the task to `next_phase` in the same transaction. Run again after a crash, it starts over.
-pub(super) fn finish_results(conn: &mut DbConn, task_id: i64, next_phase: TaskPhase) -> Result<(), DbError> {
-    diesel::delete(rejection_task_results::table.filter(rejection_task_results::task_id.eq(task_id)))
-        .execute(conn)?;
+/// Every write (clearing an unfinished merge's parts, each part, the last step) is a
+/// transaction that first checks `worker_id` still holds the task: a worker that lost the task
+/// writes nothing more, and parts are only cleared by the worker holding it, before a merge
+/// that has not finished (a finished merge has moved the task past this phase). `false` when
+/// the task was lost.
+pub(super) fn finish_results(
+    conn: &mut DbConn,
+    task_id: i64,
+    worker_id: &str,
+    now: &dyn Fn() -> chrono::NaiveDateTime,
+    next_phase: TaskPhase,
+) -> Result<bool, DbError> {
+    let cleared = write_transaction(conn, |conn| {
+        if !holds_claim(conn, task_id, worker_id, now())? {
+            return Ok::<_, DbError>(false);
+        }
+        diesel::delete(rejection_task_results::table.filter(rejection_task_results::task_id.eq(task_id)))
+            .execute(conn)?;
+        Ok(true)
+    })?;
+    if !cleared {
+        return Ok(false);
+    }
     let bodies: Vec<String> = rejection_task_chunks::table
         .filter(rejection_task_chunks::task_id.eq(task_id))
         .select(rejection_task_chunks::body)
@@ -160,7 +180,17 @@ pub(super) fn finish_results(conn: &mut DbConn, task_id: i64, next_phase: TaskPh
         if w.get_ref().len() >= RESULT_PART_BYTES {
             let full =
                 std::mem::replace(&mut w, results_writer(Vec::with_capacity(RESULT_PART_BYTES + 64 * 1024)));
-            store(conn, full.into_inner().map_err(csv_failed)?, part)?;
+            let body = full.into_inner().map_err(csv_failed)?;
+            let held = write_transaction(conn, |conn| {
+                if !holds_claim(conn, task_id, worker_id, now())? {
+                    return Ok::<_, DbError>(false);
+                }
+                store(conn, body, part)?;
+                Ok(true)
+            })?;
+            if !held {
+                return Ok(false);
+            }
             part += 1;
         }
     }
@@ -168,12 +198,16 @@ pub(super) fn finish_results(conn: &mut DbConn, task_id: i64, next_phase: TaskPh
     drop(readers);
     drop(bodies);
     write_transaction(conn, |conn| {
+        if !holds_claim(conn, task_id, worker_id, now())? {
+            return Ok(false);
+        }
         if !last.is_empty() {
             store(conn, last, part)?;
         }
         diesel::delete(rejection_task_chunks::table.filter(rejection_task_chunks::task_id.eq(task_id)))
             .execute(conn)?;
-        set_phase(conn, task_id, next_phase)
+        set_phase_unchecked(conn, task_id, next_phase)?;
+        Ok(true)
     })
 }
 

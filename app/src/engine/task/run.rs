@@ -10,7 +10,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::apply::{BatchError, Claim, accept_remaining_batch, commit_batch};
-use super::claim::{release, set_phase};
+use super::claim::{holds_claim, release, set_phase};
 use super::lookup::remaining_until;
 use super::pass1::{self, KeptCells, Slot};
 use super::progress::{Timings, timed};
@@ -18,7 +18,7 @@ use super::results::{committed_rows, finish_results};
 use super::row::{TaskRow, TaskSetup};
 use crate::clock::Clock;
 use crate::db::schema::{leads, rejection_tasks};
-use crate::db::{DbConn, DbError};
+use crate::db::{DbConn, DbError, write_transaction};
 use crate::domain::task::{TaskPhase, TaskStatus};
 use crate::engine::csv_file::RowAt;
 use crate::engine::planner::RowInput;
@@ -80,6 +80,8 @@ pub struct Runner<'a> {
     pub clock: &'a dyn Clock,
     /// Set when the server is shutting down: stop after the current batch.
     pub stop: Option<&'a AtomicBool>,
+    /// Set by the run's heartbeat when another worker has taken the task over: stop at once.
+    pub lost: Option<&'a AtomicBool>,
 }
 
 impl Runner<'_> {
@@ -108,14 +110,16 @@ impl Runner<'_> {
     fn run_to_end(&self, conn: &mut DbConn, task_id: i64, limits: RunLimits) -> Result<RunEnd, DbError> {
         let task = TaskRow::load(conn, task_id)?;
         match self.run_phases(conn, &task, limits) {
-            Ok(()) => {
-                complete(conn, task_id, self.clock.now())?;
-                Ok(RunEnd::Completed)
-            }
-            Err(Halt::Fail(reason)) => {
-                fail(conn, task_id, &reason, self.clock.now())?;
-                Ok(RunEnd::Failed)
-            }
+            Ok(()) => Ok(if complete(conn, task_id, self.worker_id, self.clock.now())? {
+                RunEnd::Completed
+            } else {
+                RunEnd::Stopped
+            }),
+            Err(Halt::Fail(reason)) => Ok(if fail(conn, task_id, self.worker_id, self.clock, &reason)? {
+                RunEnd::Failed
+            } else {
+                RunEnd::Stopped
+            }),
             Err(Halt::Stop) => Ok(RunEnd::Stopped),
             Err(Halt::Db(e)) => Err(e),
         }
@@ -128,11 +132,16 @@ impl Runner<'_> {
         if phase == TaskPhase::Rows {
             self.apply_rows(conn, task, &setup, &path, limits)?;
             phase = TaskPhase::Results;
-            set_phase(conn, task.id, phase)?;
+            if !set_phase(conn, task.id, self.worker_id, self.clock.now(), phase)? {
+                return Err(Halt::Stop);
+            }
         }
         if phase == TaskPhase::Results {
             phase = TaskPhase::after_results(task.options());
-            timed(|t| &mut t.results, || finish_results(conn, task.id, phase))?;
+            let now = || self.clock.now();
+            if !timed(|t| &mut t.results, || finish_results(conn, task.id, self.worker_id, &now, phase))? {
+                return Err(Halt::Stop);
+            }
         }
         if phase == TaskPhase::Remaining {
             self.accept_remaining(conn, task, &setup, limits)?;
@@ -150,6 +159,9 @@ impl Runner<'_> {
         limits: RunLimits,
     ) -> Result<(), Halt> {
         if limits.max_batches.is_some_and(|max| batches >= max) {
+            return Err(Halt::Stop);
+        }
+        if self.lost.is_some_and(|l| l.load(Ordering::Relaxed)) {
             return Err(Halt::Stop);
         }
         if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
@@ -176,8 +188,13 @@ impl Runner<'_> {
     ) -> Result<(), Halt> {
         let pass1 = timed(|t| &mut t.read, || pass1::read_file(conn, task, setup, path))?;
         if task.rows_total.is_none() {
-            diesel::update(rejection_tasks::table.find(task.id))
-                .set(
+            diesel::update(
+                rejection_tasks::table
+                    .find(task.id)
+                    .filter(rejection_tasks::claimed_by.eq(self.worker_id))
+                    .filter(rejection_tasks::status.eq(TaskStatus::Running.as_str())),
+            )
+            .set(
                     rejection_tasks::rows_total
                         .eq(Some(i64::try_from(pass1.slots.len()).unwrap_or(i64::MAX))),
                 )
@@ -289,27 +306,48 @@ fn batch_inputs(
     Ok(inputs)
 }
 
-fn complete(conn: &mut DbConn, task_id: i64, now: NaiveDateTime) -> Result<(), DbError> {
-    diesel::update(rejection_tasks::table.find(task_id))
-        .set((
-            rejection_tasks::status.eq(TaskStatus::Completed.as_str()),
-            rejection_tasks::phase.eq(TaskPhase::Done.as_str()),
-            rejection_tasks::finished_at.eq(Some(now)),
-            rejection_tasks::heartbeat_at.eq(Some(now)),
-        ))
-        .execute(conn)?;
-    Ok(())
+/// Marks the task completed if `worker_id` still holds it; `false` when it does not.
+fn complete(conn: &mut DbConn, task_id: i64, worker_id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    write_transaction(conn, |conn| {
+        if !holds_claim(conn, task_id, worker_id, now)? {
+            return Ok(false);
+        }
+        diesel::update(rejection_tasks::table.find(task_id))
+            .set((
+                rejection_tasks::status.eq(TaskStatus::Completed.as_str()),
+                rejection_tasks::phase.eq(TaskPhase::Done.as_str()),
+                rejection_tasks::finished_at.eq(Some(now)),
+                rejection_tasks::heartbeat_at.eq(Some(now)),
+            ))
+            .execute(conn)?;
+        Ok(true)
+    })
 }
 
-fn fail(conn: &mut DbConn, task_id: i64, reason: &str, now: NaiveDateTime) -> Result<(), DbError> {
-    // The rows applied before the failure keep their outcomes in the results file.
-    finish_results(conn, task_id, TaskPhase::Done)?;
-    diesel::update(rejection_tasks::table.find(task_id))
-        .set((
-            rejection_tasks::status.eq(TaskStatus::Failed.as_str()),
-            rejection_tasks::failure_reason.eq(Some(reason)),
-            rejection_tasks::finished_at.eq(Some(now)),
-        ))
-        .execute(conn)?;
-    Ok(())
+/// Marks the task failed with `reason` if `worker_id` still holds it (the rows applied before
+/// the failure keep their outcomes in the results file); `false` when it does not.
+pub fn fail(
+    conn: &mut DbConn,
+    task_id: i64,
+    worker_id: &str,
+    clock: &dyn Clock,
+    reason: &str,
+) -> Result<bool, DbError> {
+    if !finish_results(conn, task_id, worker_id, &|| clock.now(), TaskPhase::Done)? {
+        return Ok(false);
+    }
+    let now = clock.now();
+    write_transaction(conn, |conn| {
+        if !holds_claim(conn, task_id, worker_id, now)? {
+            return Ok(false);
+        }
+        diesel::update(rejection_tasks::table.find(task_id))
+            .set((
+                rejection_tasks::status.eq(TaskStatus::Failed.as_str()),
+                rejection_tasks::failure_reason.eq(Some(reason)),
+                rejection_tasks::finished_at.eq(Some(now)),
+            ))
+            .execute(conn)?;
+        Ok(true)
+    })
 }
