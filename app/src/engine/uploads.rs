@@ -217,9 +217,8 @@ pub fn record_upload(
     now: NaiveDateTime,
 ) -> Result<i64, DbError> {
     let id = begin_upload(conn, user, original_name, file, now)?;
-    let stored = store_parts(conn, id, &storage.path_of(&file.key), file).and_then(|()| {
-        write_transaction(conn, |conn| mark_stored(conn, id))
-    });
+    let stored = store_parts(conn, id, &storage.path_of(&file.key), file)
+        .and_then(|()| write_transaction(conn, |conn| mark_stored(conn, id)));
     match stored {
         Ok(()) => Ok(id),
         Err(err) => {
@@ -424,12 +423,12 @@ pub fn prune_unused_uploads(
             let partial = name.ends_with(".part") || name.contains(".fetch-");
             let orphan = !partial
                 && is_key(&name)
-                && !uploads::table
+                && uploads::table
                     .filter(uploads::storage_key.eq(&name))
                     .select(uploads::id)
                     .first::<i64>(conn)
                     .optional()?
-                    .is_some();
+                    .is_none();
             if partial || orphan {
                 let _ = std::fs::remove_file(entry.path());
             }

@@ -228,13 +228,10 @@ fn a_task_queued_on_one_server_runs_on_another() {
         let req = env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
         let id = env.submit(&req, &env.file("big.csv", &contents)).expect("submitted");
         let other = tempfile::tempdir().expect("dir");
-        let (ran, end) = other_server(&env, other.path()).run_one(RunLimits::default()).expect("run").expect("task");
+        let (ran, end) =
+            other_server(&env, other.path()).run_one(RunLimits::default()).expect("run").expect("task");
         assert_eq!((ran, end), (id, RunEnd::Completed), "{l}");
-        assert_eq!(
-            env.counts(id),
-            BTreeMap::from([("not_found", 2600), ("rejected", leads as i64)]),
-            "{l}"
-        );
+        assert_eq!(env.counts(id), BTreeMap::from([("not_found", 2600), ("rejected", leads as i64)]), "{l}");
         let copy = std::fs::read(other.path().join(key_of_task(&env, id))).expect("the other server's copy");
         assert!(copy == contents, "{l}: the copy is the file received");
     }
@@ -272,7 +269,8 @@ fn a_damaged_copy_is_fetched_again_and_a_lost_file_fails_the_task() {
         .execute(&mut env.conn())
         .expect("lose the parts");
         let other = tempfile::tempdir().expect("dir");
-        let (ran, end) = other_server(&env, other.path()).run_one(RunLimits::default()).expect("run").expect("task");
+        let (ran, end) =
+            other_server(&env, other.path()).run_one(RunLimits::default()).expect("run").expect("task");
         assert_eq!((ran, end), (lost, RunEnd::Failed), "{l}");
         let reason: Option<String> = rejection_tasks::table
             .find(lost)

@@ -223,9 +223,13 @@ pub fn preview(
 ) -> Result<ImportPreview, ImportError> {
     let checked = check(conn, storage, user, form)?;
     let unreadable = |r: csv_file::FileRefusal| ImportError::refused("file", r.to_string());
-    let mut reader =
-        RowReader::open(&checked.path, checked.shape.delimiter, checked.shape.data_offset, checked.shape.data_line)
-            .map_err(unreadable)?;
+    let mut reader = RowReader::open(
+        &checked.path,
+        checked.shape.delimiter,
+        checked.shape.data_offset,
+        checked.shape.data_line,
+    )
+    .map_err(unreadable)?;
     let mut result = ImportPreview::default();
     let mut statuses: HashMap<crate::domain::status::LeadStatus, i64> = HashMap::new();
     let mut reasons: HashMap<String, i64> = HashMap::new();

@@ -260,12 +260,13 @@ pub fn submit_file(
     let v = validate(conn, user, req, file.path, now.date())?;
     // The file is stored first, as an upload not yet usable; it becomes usable with its task.
     let upload_id = begin_upload(conn, user, file.name, file.stored, now)?;
-    let result = store_parts(conn, upload_id, file.path, file.stored).map_err(SubmitError::from).and_then(|()| {
-        write_transaction(conn, |conn| {
-            mark_stored(conn, upload_id)?;
-            insert_task(conn, user, req, &v, upload_id, now)
-        })
-    });
+    let result =
+        store_parts(conn, upload_id, file.path, file.stored).map_err(SubmitError::from).and_then(|()| {
+            write_transaction(conn, |conn| {
+                mark_stored(conn, upload_id)?;
+                insert_task(conn, user, req, &v, upload_id, now)
+            })
+        });
     if result.is_err()
         && let Err(e) = discard_upload(conn, upload_id)
     {
