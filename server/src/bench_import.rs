@@ -105,7 +105,13 @@ fn run(pool_size: u32, args: ImportArgs) -> anyhow::Result<()> {
     let clock = Arc::new(app::clock::SystemClock);
     let worker = "bench-import";
     let started = Instant::now();
-    let claimed = lead_import::claim_next(&mut conn, worker, now, app::engine::lease::LeaseSettings::default().stale_after)?.context("the import was not claimed")?;
+    let claimed = lead_import::claim_next(
+        &mut conn,
+        worker,
+        now,
+        app::engine::lease::LeaseSettings::default().stale_after,
+    )?
+    .context("the import was not claimed")?;
     if claimed != import_id {
         bail!("claimed import {claimed}, expected {import_id}");
     }

@@ -167,7 +167,8 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
     let storage = state.uploads.storage.clone();
     let mut worker = app::engine::worker::Worker::new(state.pool.clone(), storage, state.clock.clone());
     worker.lease = args.lease_settings();
-    worker.batch_rows = usize::try_from(args.task_batch_rows).unwrap_or(app::engine::task::DEFAULT_BATCH_ROWS);
+    worker.batch_rows =
+        usize::try_from(args.task_batch_rows).unwrap_or(app::engine::task::DEFAULT_BATCH_ROWS);
     let worker = tokio::spawn(worker.run_forever(worker_stopped));
     let router = server::router(state);
 

@@ -147,7 +147,6 @@ impl Drop for Heartbeat {
     }
 }
 
-
 /// What became of a job whose run ended in an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterFailure {
@@ -164,6 +163,10 @@ pub enum AfterFailure {
 /// limit the job is handed back with a backoff (5 s per failure); at the limit it is failed
 /// with the reason, which frees its campaign. `fail` marks the job failed (the job's own
 /// failure path, which also keeps the rows it applied in its results).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the job, its holder, the error and the policy: each needed once"
+)]
 pub fn record_failure(
     conn: &mut DbConn,
     job: Job,
@@ -205,9 +208,7 @@ pub fn record_failure(
             .bind::<BigInt, _>(id)
             .execute(conn)?;
         Ok(if failures >= settings.max_failures.max(1) {
-            AfterFailure::Failed(format!(
-                "Stopped after {failures} attempts failed the same way: {error}"
-            ))
+            AfterFailure::Failed(format!("Stopped after {failures} attempts failed the same way: {error}"))
         } else {
             AfterFailure::Retry { failures }
         })

@@ -122,7 +122,14 @@ impl Worker {
     }
 
     fn heartbeat(&self, job: Job, id: i64) -> Heartbeat {
-        Heartbeat::start(self.pool.clone(), self.clock.clone(), job, id, self.id.clone(), self.lease.beat_every())
+        Heartbeat::start(
+            self.pool.clone(),
+            self.clock.clone(),
+            job,
+            id,
+            self.id.clone(),
+            self.lease.beat_every(),
+        )
     }
 
     /// Runs tasks until `shutdown` resolves; idles with a short poll when there is no work.

@@ -25,7 +25,11 @@ fn one_running_task_per_campaign() {
     assert_eq!(task::claim_next(&mut conn, "w2", now(), STALE).expect("claim"), None, "b waits for a");
     let car = env.request("Car Insurance UK", IdentifierChoice::Uid, "Lead ID", "Rejection Reason");
     let c = env.submit(&car, &file).expect("c");
-    assert_eq!(task::claim_next(&mut conn, "w2", now(), STALE).expect("claim"), Some(c), "other campaigns run");
+    assert_eq!(
+        task::claim_next(&mut conn, "w2", now(), STALE).expect("claim"),
+        Some(c),
+        "other campaigns run"
+    );
 }
 
 #[test]

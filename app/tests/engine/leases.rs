@@ -76,7 +76,11 @@ fn the_heartbeat_keeps_the_claim_and_notices_a_takeover() {
         // it beats again, learns it lost the task.
         env.clock.advance(STALE + TimeDelta::seconds(1));
         let now = env.clock.now();
-        assert_eq!(task::claim_next(&mut env.conn(), "w2", now, STALE).expect("claim"), Some(task), "{label}");
+        assert_eq!(
+            task::claim_next(&mut env.conn(), "w2", now, STALE).expect("claim"),
+            Some(task),
+            "{label}"
+        );
         let beat = Heartbeat::start(
             env.db.pool().clone(),
             std::sync::Arc::new(env.clock.clone()),
@@ -175,7 +179,10 @@ fn the_same_error_three_times_fails_the_task_and_frees_its_campaign() {
         let worker = env.worker(1000);
         for attempt in 1..=3 {
             let (id, end) = worker.run_one(RunLimits::default()).expect("run").expect("a task");
-            assert_eq!(id, failing, "{label}: attempt {attempt} is the failing task's, the campaign's other waits");
+            assert_eq!(
+                id, failing,
+                "{label}: attempt {attempt} is the failing task's, the campaign's other waits"
+            );
             let (failures, last_error): (i32, String) = job_failures::table
                 .find(("rejection_task", failing))
                 .select((job_failures::failures, job_failures::last_error))

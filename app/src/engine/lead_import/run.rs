@@ -114,7 +114,12 @@ pub fn claim_next(
 
 /// Inside a write transaction: whether `worker_id` still holds the import (its heartbeat is
 /// renewed and, on PostgreSQL, its row locked until the commit).
-fn holds_claim(conn: &mut DbConn, import_id: i64, worker_id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+fn holds_claim(
+    conn: &mut DbConn,
+    import_id: i64,
+    worker_id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
     Ok(lease::renew(conn, Job::LeadImport, import_id, worker_id, now)?)
 }
 
@@ -377,10 +382,10 @@ impl ImportRunner<'_> {
                             .filter(lead_imports::status.eq("running")),
                     )
                     .set((
-                            lead_imports::rows_total.eq(Some(total)),
-                            lead_imports::heartbeat_at.eq(Some(self.clock.now())),
-                        ))
-                        .execute(conn)?;
+                        lead_imports::rows_total.eq(Some(total)),
+                        lead_imports::heartbeat_at.eq(Some(self.clock.now())),
+                    ))
+                    .execute(conn)?;
                 }
                 Err(refusal) => return self.fail(conn, import_id, &refusal.to_string()),
             }

@@ -44,7 +44,11 @@ pub(super) struct Claim<'a> {
 impl Claim<'_> {
     /// Inside a batch transaction: this worker still holds the task.
     fn check(&self, conn: &mut DbConn, task_id: i64) -> Result<(), BatchError> {
-        if holds_claim(conn, task_id, self.worker_id, self.now)? { Ok(()) } else { Err(BatchError::LostClaim) }
+        if holds_claim(conn, task_id, self.worker_id, self.now)? {
+            Ok(())
+        } else {
+            Err(BatchError::LostClaim)
+        }
     }
 }
 

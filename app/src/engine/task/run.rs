@@ -194,11 +194,8 @@ impl Runner<'_> {
                     .filter(rejection_tasks::claimed_by.eq(self.worker_id))
                     .filter(rejection_tasks::status.eq(TaskStatus::Running.as_str())),
             )
-            .set(
-                    rejection_tasks::rows_total
-                        .eq(Some(i64::try_from(pass1.slots.len()).unwrap_or(i64::MAX))),
-                )
-                .execute(conn)?;
+            .set(rejection_tasks::rows_total.eq(Some(i64::try_from(pass1.slots.len()).unwrap_or(i64::MAX))))
+            .execute(conn)?;
         }
         let (committed, mut chunk) = committed_rows(conn, task.id)?;
         let slots: Vec<Slot> = if committed.is_empty() {
