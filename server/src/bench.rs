@@ -278,13 +278,20 @@ pub(crate) fn submit(url: &str, dir: &Path, file: &Path, field: Option<&str>) ->
 
 /// Runs the task in a child process on the database at `url`; returns (seconds, peak RSS in
 /// KiB, rows).
-pub(crate) fn child_run(url: &str, dir: &Path, task: i64, batch_rows: usize) -> anyhow::Result<(f64, u64, i64)> {
+pub(crate) fn child_run(
+    url: &str,
+    dir: &Path,
+    task: i64,
+    batch_rows: usize,
+) -> anyhow::Result<(f64, u64, i64)> {
     let exe = std::env::current_exe()?;
     let out = Command::new(exe)
         .args(["--data-dir", &dir.to_string_lossy(), "--database-url", url])
         .args(["bench", "--dir", &dir.to_string_lossy(), "--run-task", &task.to_string()])
         .args(["--batch-rows", &batch_rows.to_string()])
         .env("RUST_LOG", "warn,app::engine=info")
+        // Plain log lines: the timings line is printed below.
+        .env("NO_COLOR", "1")
         .output()?;
     if !out.status.success() {
         bail!("task run failed: {}", String::from_utf8_lossy(&out.stderr));

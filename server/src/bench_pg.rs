@@ -149,7 +149,11 @@ pub fn main(args: &BenchArgs, url: &str) -> anyhow::Result<()> {
 
 /// The pristine database: reused with `--reuse` when it exists, else dropped and built anew.
 /// Returns the lead ids of the task's campaign.
-fn prepare_pristine(args: &BenchArgs, url: &str, admin: &mut diesel::PgConnection) -> anyhow::Result<Vec<i64>> {
+fn prepare_pristine(
+    args: &BenchArgs,
+    url: &str,
+    admin: &mut diesel::PgConnection,
+) -> anyhow::Result<Vec<i64>> {
     let pristine_url = database_url(url, PRISTINE);
     if args.reuse && exists(admin, PRISTINE)? {
         let mut conn = diesel::PgConnection::establish(&pristine_url)?;
@@ -224,7 +228,8 @@ pub(crate) fn build(conn: &mut DbConn, n: i64) -> anyhow::Result<Vec<i64>> {
         last = n - 1
     ))?;
     // Identity columns the rows above set explicitly: the next default id follows them.
-    for table in ["instances", "clients", "users", "suppliers", "campaigns", "campaign_fields", "caps", "leads"]
+    for table in
+        ["instances", "clients", "users", "suppliers", "campaigns", "campaign_fields", "caps", "leads"]
     {
         pg.batch_execute(&format!(
             "SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT COALESCE(max(id), 0) + 1 FROM {table}), false);"
@@ -296,7 +301,10 @@ mod tests {
             database_url("postgres://postgres@127.0.0.1:5432/postgres", "x"),
             "postgres://postgres@127.0.0.1:5432/x"
         );
-        assert_eq!(database_url("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
+        assert_eq!(
+            database_url("postgres://u:p@h/db?sslmode=disable", "x"),
+            "postgres://u:p@h/x?sslmode=disable"
+        );
         assert_eq!(database_url("postgresql://h:5432", "x"), "postgresql://h:5432/x");
     }
 }
