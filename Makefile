@@ -12,8 +12,10 @@ export CARGO_TARGET_DIR
 SITE_ROOT := $(CARGO_TARGET_DIR)/site
 BIN := $(CARGO_TARGET_DIR)/release/sendback
 CHROMIUM ?= /usr/bin/chromium
+# The PostgreSQL server `make bench-pg` builds its databases on (a database to connect to).
+BENCH_PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: help run build tools tools-e2e test test-rust test-e2e lint fmt check-wasm-deps dev samples seed bench bench-pages bench-intake bench-import bench-api
+.PHONY: help run build tools tools-e2e test test-rust test-e2e lint fmt check-wasm-deps dev samples seed bench bench-pg bench-pages bench-intake bench-import bench-api
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -72,6 +74,11 @@ bench: ## benchmark the rejection engine on SQLite (5M leads, 1M rows; needs the
 	@command -v sqlite3 >/dev/null || { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq sqlite3 >/dev/null; }
 	cargo build --release -p server
 	$(BIN) bench --dir "$(CARGO_TARGET_DIR)/bench"
+
+bench-pg: ## the same on PostgreSQL at BENCH_PG_URL, against psql (builds sendback_bench_pristine; needs psql)
+	@command -v psql >/dev/null || { echo "psql not found (apt-get install postgresql-client)"; exit 1; }
+	cargo build --release -p server
+	$(BIN) --database-url "$(BENCH_PG_URL)" bench --dir "$(CARGO_TARGET_DIR)/bench-pg"
 
 bench-pages: ## latency of All leads and the lead page on a 1,000,000-lead SQLite database
 	cargo build --release -p server

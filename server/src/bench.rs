@@ -4,7 +4,8 @@
 //! process (so its peak RSS is the task's own), applies the same status updates with the
 //! `sqlite3` shell on another copy of the same database, and prints both and their ratio: three
 //! rounds by default, each on fresh copies, and the median ratio (the machines here are noisy:
-//! the same run varied by 20%). A last run rejects 200,000 rows by email.
+//! the same run varied by 20%). A last run rejects 200,000 rows by email. With
+//! `--database-url postgres://…` the same runs on PostgreSQL instead (`bench_pg.rs`).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -46,9 +47,15 @@ pub struct BenchArgs {
     pub run_task: Option<i64>,
 }
 
-pub fn main(args: BenchArgs) -> anyhow::Result<()> {
+/// `database`: the global `--database-url`; a `postgres://…` URL runs the PostgreSQL variant
+/// (the URL names the server and a database to connect to for `CREATE DATABASE`).
+pub fn main(args: BenchArgs, database: &crate::config::DatabaseArgs) -> anyhow::Result<()> {
     if let Some(task) = args.run_task {
-        return run_task(&args.dir, task, args.batch_rows);
+        // The parent names the database of the run with `--database-url`.
+        return run_task(&database.url(), &args.dir, task, args.batch_rows);
+    }
+    if let Some(url) = database.database_url.as_deref().filter(|u| crate::bench_pg::is_postgres(u)) {
+        return crate::bench_pg::main(&args, url);
     }
     std::fs::create_dir_all(&args.dir)?;
     let db_path = args.dir.join("bench.db");
@@ -57,14 +64,19 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
     let campaign_ids = prepare_database(&args, &db_path, &pristine)?;
     let (ids_file, email_file) = write_files(&args, campaign_ids)?;
     lead_id_rounds(&args, &db_path, &pristine, &ids_file)?;
-    let email_task = submit(&db_path, &args.dir, &email_file, Some("email"))?;
-    let (secs, rss, rows) = child_run(&args.dir, email_task, args.batch_rows)?;
+    let url = sqlite_url(&db_path);
+    let email_task = submit(&url, &args.dir, &email_file, Some("email"))?;
+    let (secs, rss, rows) = child_run(&url, &args.dir, email_task, args.batch_rows)?;
     println!(
         "Emails, all options: {rows} rows in {secs:.1} s = {:.0} rows/s, peak RSS {:.0} MB",
         rows as f64 / secs,
         rss as f64 / 1024.0
     );
     Ok(())
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
 }
 
 /// The benchmark database at `db_path`: a copy of `pristine` with `--reuse`, else built anew
@@ -103,7 +115,7 @@ fn prepare_database(args: &BenchArgs, db_path: &Path, pristine: &Path) -> anyhow
 
 /// The rejection files: random leads of the campaign, in random order; returns (the Lead ID
 /// file, the email file).
-fn write_files(args: &BenchArgs, campaign_ids: Vec<i64>) -> anyhow::Result<(PathBuf, PathBuf)> {
+pub(crate) fn write_files(args: &BenchArgs, campaign_ids: Vec<i64>) -> anyhow::Result<(PathBuf, PathBuf)> {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
     let mut ids = campaign_ids;
     ids.shuffle(&mut rng);
@@ -139,8 +151,9 @@ fn lead_id_rounds(args: &BenchArgs, db_path: &Path, pristine: &Path, ids_file: &
         copy_synced(pristine, db_path)?;
         let shell = shell_baseline(&baseline_db, ids_file)?;
         remove_db(&baseline_db);
-        let lead_task = submit(db_path, &args.dir, ids_file, None)?;
-        let (secs, rss, rows) = child_run(&args.dir, lead_task, args.batch_rows)?;
+        let url = sqlite_url(db_path);
+        let lead_task = submit(&url, &args.dir, ids_file, None)?;
+        let (secs, rss, rows) = child_run(&url, &args.dir, lead_task, args.batch_rows)?;
         println!(
             "round {round}: Lead IDs, all options: {rows} rows in {secs:.1} s = {:.0} rows/s, peak RSS {:.0} MB",
             rows as f64 / secs,
@@ -157,17 +170,22 @@ fn lead_id_rounds(args: &BenchArgs, db_path: &Path, pristine: &Path, ids_file: &
             None => println!("sqlite3 shell not found: no baseline (apt-get install sqlite3)"),
         }
     }
+    print_median("the sqlite3 shell", &ratios);
+    Ok(())
+}
+
+/// Prints the median of the rounds' ratios (nothing when there are none).
+pub(crate) fn print_median(baseline: &str, ratios: &[f64]) {
     if !ratios.is_empty() {
-        let mut sorted = ratios.clone();
+        let mut sorted = ratios.to_vec();
         sorted.sort_by(f64::total_cmp);
         let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
         println!(
-            "ratio to the sqlite3 shell: median {:.2}× (rounds: {})",
+            "ratio to {baseline}: median {:.2}× (rounds: {})",
             sorted[sorted.len() / 2],
             shown.join(", ")
         );
     }
-    Ok(())
 }
 
 /// Removes a database file and its WAL and shared-memory files.
@@ -232,8 +250,10 @@ pub(crate) fn build(conn: &mut DbConn, n: i64) -> anyhow::Result<Vec<i64>> {
     Ok(leads::table.filter(leads::campaign_id.eq(1_i64)).select(leads::id).order(leads::id).load(conn)?)
 }
 
-fn submit(db_path: &Path, dir: &Path, file: &Path, field: Option<&str>) -> anyhow::Result<i64> {
-    let pool = db::connect(&format!("sqlite://{}", db_path.display()), 2)?;
+/// Stores `file` as the bench user's upload and submits a task on it (Lead ID, or the email
+/// field); returns the task's id.
+pub(crate) fn submit(url: &str, dir: &Path, file: &Path, field: Option<&str>) -> anyhow::Result<i64> {
+    let pool = db::connect(url, 2)?;
     let mut conn = pool.get()?;
     let user = db::users::load_context(&mut conn, 1)?.context("bench user")?;
     let req = app::engine::task::TaskRequest {
@@ -256,25 +276,29 @@ fn submit(db_path: &Path, dir: &Path, file: &Path, field: Option<&str>) -> anyho
         .map_err(|e| anyhow::anyhow!("submit: {e}"))
 }
 
-/// Runs the task in a child process; returns (seconds, peak RSS in KiB, rows).
-fn child_run(dir: &Path, task: i64, batch_rows: usize) -> anyhow::Result<(f64, u64, i64)> {
+/// Runs the task in a child process on the database at `url`; returns (seconds, peak RSS in
+/// KiB, rows).
+pub(crate) fn child_run(
+    url: &str,
+    dir: &Path,
+    task: i64,
+    batch_rows: usize,
+) -> anyhow::Result<(f64, u64, i64)> {
     let exe = std::env::current_exe()?;
     let out = Command::new(exe)
-        .args([
-            "--data-dir",
-            &dir.to_string_lossy(),
-            "--database-url",
-            &format!("sqlite://{}", dir.join("bench.db").display()),
-        ])
+        .args(["--data-dir", &dir.to_string_lossy(), "--database-url", url])
         .args(["bench", "--dir", &dir.to_string_lossy(), "--run-task", &task.to_string()])
         .args(["--batch-rows", &batch_rows.to_string()])
         .env("RUST_LOG", "warn,app::engine=info")
+        // Plain log lines: the timings line is printed below.
+        .env("NO_COLOR", "1")
         .output()?;
     if !out.status.success() {
         bail!("task run failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains("timings")) {
-        println!("  {line}");
+    // The task's per-phase timings (logged, so on standard error).
+    for line in String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.contains("timings")) {
+        println!("  {}", line.trim());
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("TASK ")).context("no figures from the task run")?;
@@ -283,10 +307,10 @@ fn child_run(dir: &Path, task: i64, batch_rows: usize) -> anyhow::Result<(f64, u
 }
 
 /// In the child: run one task, print `TASK <seconds> <peak RSS KiB> <rows>`.
-fn run_task(dir: &Path, task: i64, batch_rows: usize) -> anyhow::Result<()> {
+fn run_task(url: &str, dir: &Path, task: i64, batch_rows: usize) -> anyhow::Result<()> {
     // The worker's connection and the checkpointer's.
-    let pool = db::connect(&format!("sqlite://{}", dir.join("bench.db").display()), 2)?;
-    // As in `sendback serve`.
+    let pool = db::connect(url, 2)?;
+    // As in `sendback serve` (nothing on PostgreSQL).
     let _checkpointer = db::start_checkpointer(&pool, db::CHECKPOINT_EVERY);
     let storage = app::engine::uploads::Storage::new(dir.join("uploads"));
     let mut worker =

@@ -2,6 +2,8 @@
 //! (issue 6). Builds (once) a database of `--leads` leads with the engine benchmark's generator,
 //! then sends `--requests` page requests per scenario through the whole application (router,
 //! session, server-side rendering) in this process, one at a time, and prints p50/p99/max.
+//! With `--database-url postgres://…` the database is `sendback_bench_pages_<leads>` on that
+//! server, built once the same way (`bench_pg::build`) and kept.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -27,17 +29,34 @@ pub struct PagesArgs {
     pub requests: usize,
 }
 
-pub fn main(args: PagesArgs) -> anyhow::Result<()> {
+pub fn main(args: PagesArgs, database: &crate::config::DatabaseArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.dir)?;
-    let db_path = args.dir.join(format!("pages-{}.db", args.leads));
-    let url = format!("sqlite://{}", db_path.display());
-    if !db_path.exists() {
-        let started = Instant::now();
-        let pool = db::connect(&url, 2)?;
-        let mut conn = pool.get()?;
-        crate::bench::build(&mut conn, args.leads)?;
-        println!("built {} leads in {:.1} s", args.leads, started.elapsed().as_secs_f64());
-    }
+    let (url, shown) = match database.database_url.as_deref().filter(|u| crate::bench_pg::is_postgres(u)) {
+        Some(admin) => {
+            let name = format!("sendback_bench_pages_{}", args.leads);
+            let url = crate::bench_pg::database_url(admin, &name);
+            if crate::bench_pg::create_if_missing(admin, &name)? {
+                let started = Instant::now();
+                let pool = db::connect(&url, 1)?;
+                let mut conn = pool.get()?;
+                crate::bench_pg::build(&mut conn, args.leads)?;
+                println!("built {} leads in {:.1} s", args.leads, started.elapsed().as_secs_f64());
+            }
+            (url, format!("PostgreSQL database {name}"))
+        }
+        None => {
+            let db_path = args.dir.join(format!("pages-{}.db", args.leads));
+            let url = format!("sqlite://{}", db_path.display());
+            if !db_path.exists() {
+                let started = Instant::now();
+                let pool = db::connect(&url, 2)?;
+                let mut conn = pool.get()?;
+                crate::bench::build(&mut conn, args.leads)?;
+                println!("built {} leads in {:.1} s", args.leads, started.elapsed().as_secs_f64());
+            }
+            (url, db_path.display().to_string())
+        }
+    };
     let pool = db::connect(&url, 8)?;
     let (total, max_id): (i64, Option<i64>) = {
         use app::db::schema::leads;
@@ -47,7 +66,7 @@ pub fn main(args: PagesArgs) -> anyhow::Result<()> {
             leads::table.select(diesel::dsl::max(leads::id)).first(&mut conn)?,
         )
     };
-    println!("database: {} ({total} leads)", db_path.display());
+    println!("database: {shown} ({total} leads)");
     let state = AppState {
         pool,
         leptos_options: leptos::config::LeptosOptions::builder().output_name("sendback").build(),

@@ -50,9 +50,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Seed the demo instance into an empty database.
     Seed,
-    /// Benchmark the rejection engine on SQLite (builds a 5M-lead database; several minutes).
+    /// Benchmark the rejection engine on SQLite, or on PostgreSQL with `--database-url
+    /// postgres://…` (builds a 5M-lead database; several minutes).
     Bench(crate::bench::BenchArgs),
-    /// Measure All leads and lead page latency on a large SQLite database (builds it once).
+    /// Measure All leads and lead page latency on a large SQLite database, or PostgreSQL with
+    /// `--database-url postgres://…` (builds it once).
     BenchPages(crate::bench_pages::PagesArgs),
     /// Measure lead intake (`POST /api/v1/lead`) on a fresh SQLite database: leads/s and latency.
     #[command(name = "bench-intake")]

@@ -7,6 +7,7 @@ mod bench_api;
 mod bench_import;
 mod bench_intake;
 mod bench_pages;
+mod bench_pg;
 mod config;
 
 use std::process::ExitCode;
@@ -41,8 +42,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => runtime.block_on(serve(cli.database, args)),
         Command::Seed => runtime.block_on(seed(cli.database)),
-        Command::Bench(args) => bench::main(args),
-        Command::BenchPages(args) => bench_pages::main(args),
+        Command::Bench(args) => bench::main(args, &cli.database),
+        Command::BenchPages(args) => bench_pages::main(args, &cli.database),
         Command::BenchIntake(args) => runtime.block_on(bench_intake::main(&cli.database, args)),
         Command::BenchImport(args) => runtime.block_on(bench_import::main(&cli.database, args)),
         Command::BenchApi(args) => runtime.block_on(bench_api::main(&cli.database, args)),
