@@ -308,8 +308,8 @@ pub(crate) fn child_run(
 
 /// In the child: run one task, print `TASK <seconds> <peak RSS KiB> <rows>`.
 fn run_task(url: &str, dir: &Path, task: i64, batch_rows: usize) -> anyhow::Result<()> {
-    // The worker's connection and the checkpointer's.
-    let pool = db::connect(url, 2)?;
+    // The worker's connection, its heartbeat's and the checkpointer's.
+    let pool = db::connect(url, 3)?;
     // As in `sendback serve` (nothing on PostgreSQL).
     let _checkpointer = db::start_checkpointer(&pool, db::CHECKPOINT_EVERY);
     let storage = app::engine::uploads::Storage::new(dir.join("uploads"));
