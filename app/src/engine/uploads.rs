@@ -128,12 +128,6 @@ pub enum CopyError {
     Db(#[from] DbError),
 }
 
-impl From<FileRefusal> for CopyError {
-    fn from(refusal: FileRefusal) -> Self {
-        CopyError::Unreadable(refusal)
-    }
-}
-
 fn unreadable(why: &str) -> CopyError {
     CopyError::Unreadable(FileRefusal::Unreadable(why.to_owned()))
 }

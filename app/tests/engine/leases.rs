@@ -48,6 +48,18 @@ fn a_task(env: &Env, leads: i64) -> (i64, Vec<i64>) {
     (task, inside)
 }
 
+/// w1's heartbeat thread for `task`, beating every 20 ms.
+fn w1_heartbeat(env: &Env, task: i64) -> Heartbeat {
+    Heartbeat::start(
+        env.db.pool().clone(),
+        std::sync::Arc::new(env.clock.clone()),
+        Job::RejectionTask,
+        task,
+        "w1".into(),
+        Duration::from_millis(20),
+    )
+}
+
 #[test]
 fn the_heartbeat_keeps_the_claim_and_notices_a_takeover() {
     for env in Env::all() {
@@ -57,14 +69,7 @@ fn the_heartbeat_keeps_the_claim_and_notices_a_takeover() {
         assert_eq!(task::claim_next(&mut env.conn(), "w1", start, STALE).expect("claim"), Some(task));
 
         // A minute passes while w1 works on one long step: its heartbeat thread keeps the claim.
-        let beat = Heartbeat::start(
-            env.db.pool().clone(),
-            std::sync::Arc::new(env.clock.clone()),
-            Job::RejectionTask,
-            task,
-            "w1".into(),
-            Duration::from_millis(20),
-        );
+        let beat = w1_heartbeat(&env, task);
         env.clock.advance(TimeDelta::seconds(60));
         let later = env.clock.now();
         assert!(eventually(|| heartbeat_at(&env, task) == Some(later)), "{label}: renewed");
@@ -81,14 +86,7 @@ fn the_heartbeat_keeps_the_claim_and_notices_a_takeover() {
             Some(task),
             "{label}"
         );
-        let beat = Heartbeat::start(
-            env.db.pool().clone(),
-            std::sync::Arc::new(env.clock.clone()),
-            Job::RejectionTask,
-            task,
-            "w1".into(),
-            Duration::from_millis(20),
-        );
+        let beat = w1_heartbeat(&env, task);
         assert!(eventually(|| beat.lost().load(Ordering::Relaxed)), "{label}: lost noticed");
         let holder: Option<String> = rejection_tasks::table
             .find(task)
