@@ -90,6 +90,11 @@ impl FromServerFnError for AppError {
 #[cfg(feature = "ssr")]
 impl From<crate::db::DbError> for AppError {
     fn from(err: crate::db::DbError) -> Self {
+        if let crate::db::DbError::Pool(e) = &err {
+            // Every connection is in use: the server is overloaded, not broken.
+            tracing::warn!(error = %e, "no database connection free");
+            return AppError::Busy(crate::domain::messages::SERVER_BUSY.to_owned());
+        }
         tracing::error!(error = %err, "internal error");
         AppError::Internal
     }

@@ -30,13 +30,17 @@ pub struct UploadSettings {
     pub storage: crate::engine::uploads::Storage,
     /// Refused beyond this (at most [`crate::engine::csv_file::MAX_FILE_BYTES`]).
     pub max_bytes: u64,
+    /// An upload's file is deleted this long after every task and import using it has ended.
+    pub retention: TimeDelta,
 }
 
 impl UploadSettings {
+    /// No quota, files kept 30 days after their tasks end.
     pub fn new(dir: impl Into<std::path::PathBuf>) -> Self {
         Self {
             storage: crate::engine::uploads::Storage::new(dir),
             max_bytes: crate::engine::csv_file::MAX_FILE_BYTES,
+            retention: TimeDelta::days(30),
         }
     }
 }

@@ -128,6 +128,14 @@ pub struct ServeArgs {
     /// Largest CSV file accepted for a rejection task, in MB (1–256).
     #[arg(long, env = "SENDBACK_MAX_UPLOAD_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub max_upload_mb: u64,
+    /// Delete an uploaded file this many days after every task and lead import using it has
+    /// ended (the results stay).
+    #[arg(long, env = "SENDBACK_UPLOAD_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub upload_retention_days: u32,
+    /// Storage each instance may use for uploaded files and results, in MB; a new upload past
+    /// it is refused. 0: no limit.
+    #[arg(long, env = "SENDBACK_STORAGE_QUOTA_MB", default_value_t = 10_240)]
+    pub storage_quota_mb: u64,
     /// The address users reach the app at (e.g. `https://leads.example.com`). When it is https,
     /// the session cookie is marked `Secure` (as with `--secure-cookies`).
     #[arg(long, env = "SENDBACK_PUBLIC_URL", value_parser = parse_public_url)]
@@ -209,6 +217,8 @@ impl Default for ServeArgs {
             session_max_hours: 12,
             secure_cookies: false,
             max_upload_mb: 256,
+            upload_retention_days: 30,
+            storage_quota_mb: 10_240,
             public_url: None,
             trusted_proxies: Vec::new(),
             api_rate_per_second: 20,

@@ -73,7 +73,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Deletes expired sessions, stale log-in failures and unused uploads every `period`, forever.
+/// Deletes expired sessions, stale log-in failures, unused uploads and the files of uploads past
+/// retention every `period`, forever.
 pub async fn clean_up_periodically(state: AppState, period: Duration) {
     let store = DieselSessionStore::new(state.pool.clone());
     let mut tick = tokio::time::interval(period);
@@ -93,6 +94,17 @@ pub async fn clean_up_periodically(state: AppState, period: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(uploads = n, "deleted unused uploads"),
             Err(err) => tracing::warn!(error = %err, "pruning unused uploads"),
+        }
+        // Retention: the files of tasks ended longer ago than the retention period.
+        let storage = state.uploads.storage.clone();
+        let ended_before = now - state.uploads.retention;
+        match state
+            .db(move |conn| app::engine::uploads::prune_expired_uploads(conn, &storage, ended_before, now))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "deleted the files of uploads past retention"),
+            Err(err) => tracing::warn!(error = %err, "deleting uploads past retention"),
         }
     }
 }

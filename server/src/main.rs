@@ -151,6 +151,9 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
     });
     let mut uploads = app::state::UploadSettings::new(database.data_dir.join("uploads"));
     uploads.max_bytes = args.max_upload_mb * 1024 * 1024;
+    uploads.storage.quota_bytes =
+        (args.storage_quota_mb > 0).then(|| args.storage_quota_mb.saturating_mul(1024 * 1024));
+    uploads.retention = chrono::TimeDelta::days(i64::from(args.upload_retention_days));
     // The first log-in with an unknown email must not pay for building the dummy hash.
     tokio::task::spawn_blocking(app::auth::login::warm_up);
     let state = AppState {

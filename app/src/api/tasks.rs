@@ -20,7 +20,7 @@ use crate::engine::csv_file::{self, FileRefusal};
 use crate::engine::task::views::{RecordQuery, TaskRecord, task_records};
 use crate::engine::task::{ReceivedFile, SubmitError, Submitted, TaskRequest, field_by_key};
 use crate::engine::uploads::Storage;
-use crate::rejections::http::{Received, csv_download, receive};
+use crate::rejections::http::{Received, parts_download, receive};
 use crate::rejections::model::{guess_identifier_column, guess_reason_column};
 use crate::state::AppState;
 
@@ -464,6 +464,7 @@ pub async fn create(
         return too_large();
     }
     let storage = state.uploads.storage.clone();
+    let quota_bytes = storage.quota_bytes;
     let key = Storage::new_key();
     let stored = match receive(&storage, &key, body, limit).await {
         Ok(Received::Stored(stored)) => stored,
@@ -492,7 +493,7 @@ pub async fn create(
             }
             let name = if settings.name.trim().is_empty() { "api-upload.csv" } else { settings.name.trim() };
             let name = crate::rejections::http::display_name(name);
-            let file = ReceivedFile { name: &name, stored: &stored, path: &file_path };
+            let file = ReceivedFile { name: &name, stored: &stored, path: &file_path, quota_bytes };
             let submitted = crate::engine::task::submit_file(conn, &user, &req, file, now)?;
             let status = match submitted {
                 Submitted::Created(_) | Submitted::KeyReused => TaskStatus::Queued,
@@ -745,7 +746,8 @@ pub async fn results(
             "The task has not finished yet. Poll the task until its status is completed or failed.",
         );
     }
-    csv_download(&state, format!("sendback-task-{task_id}-results.csv"), move |conn, out| {
-        crate::engine::task::write_results_csv(conn, task_id, out)
+    let header = crate::engine::task::results_header();
+    parts_download(&state, format!("sendback-task-{task_id}-results.csv"), header, move |conn, after| {
+        crate::engine::task::next_part(conn, task_id, after)
     })
 }

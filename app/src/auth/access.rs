@@ -49,6 +49,14 @@ pub async fn session() -> Result<Session, AppError> {
 }
 
 fn session_err(e: tower_sessions::session::Error) -> AppError {
+    use tower_sessions::session::Error as SessionError;
+    use tower_sessions::session_store::Error as StoreError;
+    if let SessionError::Store(StoreError::Backend(message)) = &e
+        && message.starts_with(super::session_store::POOL_BUSY)
+    {
+        tracing::warn!(error = %e, "session store: no database connection free");
+        return AppError::Busy(crate::domain::messages::SERVER_BUSY.to_owned());
+    }
     tracing::error!(error = %e, "session store");
     AppError::Internal
 }

@@ -31,8 +31,15 @@ impl DieselSessionStore {
     }
 }
 
+/// How a store error caused by a full pool starts, so that the caller can answer "busy" (503)
+/// rather than "broken" (500).
+pub const POOL_BUSY: &str = "pool busy: ";
+
 fn backend(e: DbError) -> session_store::Error {
-    session_store::Error::Backend(e.to_string())
+    match e {
+        DbError::Pool(_) => session_store::Error::Backend(format!("{POOL_BUSY}{e}")),
+        _ => session_store::Error::Backend(e.to_string()),
+    }
 }
 
 fn to_naive(t: time::OffsetDateTime) -> NaiveDateTime {

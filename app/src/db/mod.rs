@@ -359,8 +359,13 @@ where
     }
 }
 
+/// How long a request waits for a pooled connection before it is answered 503 ("busy"): a
+/// full pool means the server is overloaded, and a quick, clear answer beats a 30 s queue.
+/// Background work (the task worker, previews) waits the pool's own, longer timeout.
+pub const REQUEST_WAIT: Duration = Duration::from_secs(2);
+
 /// Runs a database closure on the blocking pool with a pooled connection, so Diesel never
-/// blocks the async runtime.
+/// blocks the async runtime. Waits at most [`REQUEST_WAIT`] for the connection.
 pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, DbError>
 where
     T: Send + 'static,
@@ -376,6 +381,23 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
     F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+{
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get_timeout(REQUEST_WAIT).map_err(DbError::from)?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| DbError::Join(e.to_string()))?
+}
+
+/// [`run`] for work that is part of something already under way (the next part of a download):
+/// it waits the pool's full timeout for a connection rather than [`REQUEST_WAIT`], so a busy
+/// moment does not cut a download short.
+pub async fn run_background<T, F>(pool: &Pool, f: F) -> Result<T, DbError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
 {
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {

@@ -174,6 +174,7 @@ diesel::table! {
         sha256 -> Text,
         created_at -> Timestamp,
         stored -> Bool,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 

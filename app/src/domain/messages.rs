@@ -8,6 +8,8 @@ pub const NO_MAXIMUM_REJECTION_TIME: &str = "This campaign has no maximum reject
     rejections. Ask your lead supplier to set one.";
 /// The upload a form refers to is gone (pruned, or never the user's).
 pub const UPLOAD_GONE: &str = "The uploaded file is no longer available. Choose the file again.";
+/// Every database connection is busy: the request was not run; it may be repeated.
+pub const SERVER_BUSY: &str = "The server is busy right now. Please try again in a moment.";
 /// A date field that does not hold a date.
 pub const NOT_A_DATE: &str = "Enter the date as a date, e.g. 2026-11-20.";
 

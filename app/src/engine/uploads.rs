@@ -21,10 +21,13 @@ pub const PART_BYTES: usize = 1024 * 1024;
 const PARTS_PER_TRANSACTION: usize = 16;
 
 /// This server's directory of uploaded files: where a received file is written, and where copies
-/// of stored files are kept for reading.
+/// of stored files are kept for reading; and how much an instance may keep.
 #[derive(Debug, Clone)]
 pub struct Storage {
     pub dir: PathBuf,
+    /// Bytes an instance may keep (uploads and results files); a new upload past it is refused
+    /// ([`StorageFull`]). `None`: no limit.
+    pub quota_bytes: Option<u64>,
 }
 
 /// A file stored under a server-chosen name.
@@ -37,8 +40,9 @@ pub struct StoredFile {
 }
 
 impl Storage {
+    /// A storage directory without a quota.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self { dir: dir.into(), quota_bytes: None }
     }
 
     pub fn path_of(&self, key: &str) -> PathBuf {
@@ -79,15 +83,21 @@ impl Storage {
     /// readers fetching at once each rename a whole copy). A file that cannot be had is
     /// [`CopyError::Unreadable`], as an unreadable file always was.
     pub fn local_copy(&self, conn: &mut DbConn, key: &str) -> Result<PathBuf, CopyError> {
-        let upload: Option<(i64, i64, String, bool)> = uploads::table
+        let upload: Option<(i64, i64, String, bool, Option<NaiveDateTime>)> = uploads::table
             .filter(uploads::storage_key.eq(key))
-            .select((uploads::id, uploads::size_bytes, uploads::sha256, uploads::stored))
+            .select((uploads::id, uploads::size_bytes, uploads::sha256, uploads::stored, uploads::deleted_at))
             .first(conn)
             .optional()
             .map_err(DbError::from)?;
-        let Some((id, size, sha256, stored)) = upload else {
+        let Some((id, size, sha256, stored, deleted_at)) = upload else {
             return Err(unreadable("its upload is gone"));
         };
+        if let Some(at) = deleted_at {
+            return Err(unreadable(&format!(
+                "it was deleted on {} under the retention policy (the results stay)",
+                at.format("%Y-%m-%d")
+            )));
+        }
         let size = u64::try_from(size).unwrap_or(0);
         let path = self.path_of(key);
         if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == size) {
@@ -191,7 +201,8 @@ pub fn find_upload(
                 .eq(upload_id)
                 .and(uploads::user_id.eq(user.id))
                 .and(uploads::instance_id.eq(user.instance_id))
-                .and(uploads::stored.eq(true)),
+                .and(uploads::stored.eq(true))
+                .and(uploads::deleted_at.is_null()),
         )
         .select((uploads::id, uploads::storage_key))
         .first::<(i64, String)>(conn)
@@ -209,19 +220,135 @@ pub fn record_upload(
     original_name: &str,
     file: &StoredFile,
     now: NaiveDateTime,
-) -> Result<i64, DbError> {
-    let id = begin_upload(conn, user, original_name, file, now)?;
-    let stored = store_parts(conn, id, &storage.path_of(&file.key), file)
-        .and_then(|()| write_transaction(conn, |conn| mark_stored(conn, id)));
+) -> Result<i64, RecordError> {
+    record_with(&mut |f| f(conn), storage, user, original_name, file, now)
+}
+
+/// [`record_upload`] taking a pooled connection for each transaction and giving it back between
+/// them, so storing a large file never holds one of the pool's connections for long.
+pub fn record_upload_pooled(
+    pool: &crate::db::Pool,
+    storage: &Storage,
+    user: &UserContext,
+    original_name: &str,
+    file: &StoredFile,
+    now: NaiveDateTime,
+) -> Result<i64, RecordError> {
+    record_with(
+        &mut |f| {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            f(&mut conn)
+        },
+        storage,
+        user,
+        original_name,
+        file,
+        now,
+    )
+}
+
+/// Runs a piece of database work on a connection: the caller's one, or a pooled one taken for it.
+pub(crate) type WithConn<'a> =
+    dyn FnMut(&mut dyn FnMut(&mut DbConn) -> Result<(), DbError>) -> Result<(), DbError> + 'a;
+
+fn record_with(
+    with_conn: &mut WithConn<'_>,
+    storage: &Storage,
+    user: &UserContext,
+    original_name: &str,
+    file: &StoredFile,
+    now: NaiveDateTime,
+) -> Result<i64, RecordError> {
+    let mut begun: Result<i64, RecordError> = Err(RecordError::Db(DbError::Inconsistent("no upload".into())));
+    with_conn(&mut |conn| {
+        begun = begin_upload(conn, user, original_name, file, now, storage.quota_bytes);
+        Ok(())
+    })?;
+    let id = begun?;
+    let stored = store_parts(with_conn, id, &storage.path_of(&file.key), file)
+        .and_then(|()| with_conn(&mut |conn| write_transaction(conn, |conn| mark_stored(conn, id))));
     match stored {
         Ok(()) => Ok(id),
         Err(err) => {
-            if let Err(e) = discard_upload(conn, id) {
+            if let Err(e) = with_conn(&mut |conn| discard_upload(conn, id)) {
                 tracing::warn!(upload_id = id, error = %e, "deleting an upload that was not stored");
             }
-            Err(err)
+            Err(err.into())
         }
     }
+}
+
+/// Why an upload was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The instance's storage quota would be exceeded (a refusal the user reads).
+    #[error("{0}")]
+    Full(StorageFull),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for RecordError {
+    fn from(e: diesel::result::Error) -> Self {
+        RecordError::Db(e.into())
+    }
+}
+
+/// An instance's storage is full: the file was not kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "This file ({file}) does not fit: your lead supplier's storage holds {used} of its {quota}. Files \
+     of finished tasks are deleted after a while; ask your lead supplier's administrator to raise \
+     the storage quota, or try again later.",
+    file = megabytes(*.size), used = megabytes(*.used), quota = megabytes(*.quota)
+)]
+pub struct StorageFull {
+    pub size: u64,
+    pub used: u64,
+    pub quota: u64,
+}
+
+fn megabytes(bytes: u64) -> String {
+    crate::domain::messages::megabytes(bytes)
+}
+
+/// The bytes instance `instance_id` keeps: its uploads whose files have not been deleted, and
+/// its rejection tasks' results files.
+pub fn storage_used(conn: &mut DbConn, instance_id: i64) -> Result<u64, DbError> {
+    #[derive(QueryableByName)]
+    struct Total {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let total: Total = diesel::sql_query(
+        "SELECT CAST(COALESCE((SELECT SUM(size_bytes) FROM uploads \
+           WHERE instance_id = $1 AND deleted_at IS NULL), 0) AS BIGINT) AS n",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(instance_id)
+    .get_result(conn)?;
+    Ok(u64::try_from(total.n).unwrap_or(0))
+}
+
+/// Refuses `size` more bytes for `user`'s instance when they would pass `quota`. Runs inside the
+/// write transaction that records the upload; on PostgreSQL it first locks the instance's row,
+/// so two uploads at once are counted one after the other (SQLite has one writer anyway).
+fn check_quota(
+    conn: &mut DbConn,
+    instance_id: i64,
+    size: u64,
+    quota: Option<u64>,
+) -> Result<(), RecordError> {
+    let Some(quota) = quota else { return Ok(()) };
+    if let DbConn::Pg(pg) = conn {
+        diesel::sql_query("SELECT id FROM instances WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::BigInt, _>(instance_id)
+            .execute(pg)?;
+    }
+    let used = storage_used(conn, instance_id)?;
+    if used.saturating_add(size) > quota {
+        return Err(RecordError::Full(StorageFull { size, used, quota }));
+    }
+    Ok(())
 }
 
 /// Inserts `file`'s upload row for `user`, not yet usable (`stored` false); returns its id.
@@ -231,9 +358,11 @@ pub(crate) fn begin_upload(
     original_name: &str,
     file: &StoredFile,
     now: NaiveDateTime,
-) -> Result<i64, DbError> {
+    quota: Option<u64>,
+) -> Result<i64, RecordError> {
     let original_name: String = original_name.chars().take(255).collect();
     write_transaction(conn, |conn| {
+        check_quota(conn, user.instance_id, file.size, quota)?;
         Ok(diesel::insert_into(uploads::table)
             .values((
                 uploads::instance_id.eq(user.instance_id),
@@ -254,7 +383,7 @@ pub(crate) fn begin_upload(
 /// in memory at a time and [`PARTS_PER_TRANSACTION`] per transaction. Fails when the file is not
 /// the one received (`file`'s size and SHA-256).
 pub(crate) fn store_parts(
-    conn: &mut DbConn,
+    with_conn: &mut WithConn<'_>,
     upload_id: i64,
     path: &Path,
     file: &StoredFile,
@@ -267,27 +396,30 @@ pub(crate) fn store_parts(
     let mut part = 0_i64;
     let mut at_end = false;
     while !at_end {
-        write_transaction(conn, |conn| -> Result<(), DbError> {
-            for _ in 0..PARTS_PER_TRANSACTION {
-                let n = read_full(&mut input, &mut buf).map_err(io)?;
-                at_end = n < PART_BYTES;
-                if n > 0 {
-                    hasher.update(&buf[..n]);
-                    size += n as u64;
-                    diesel::insert_into(upload_parts::table)
-                        .values((
-                            upload_parts::upload_id.eq(upload_id),
-                            upload_parts::part.eq(part),
-                            upload_parts::data.eq(&buf[..n]),
-                        ))
-                        .execute(conn)?;
-                    part += 1;
+        // A connection for each transaction: given back between them.
+        with_conn(&mut |conn| {
+            write_transaction(conn, |conn| -> Result<(), DbError> {
+                for _ in 0..PARTS_PER_TRANSACTION {
+                    let n = read_full(&mut input, &mut buf).map_err(io)?;
+                    at_end = n < PART_BYTES;
+                    if n > 0 {
+                        hasher.update(&buf[..n]);
+                        size += n as u64;
+                        diesel::insert_into(upload_parts::table)
+                            .values((
+                                upload_parts::upload_id.eq(upload_id),
+                                upload_parts::part.eq(part),
+                                upload_parts::data.eq(&buf[..n]),
+                            ))
+                            .execute(conn)?;
+                        part += 1;
+                    }
+                    if at_end {
+                        break;
+                    }
                 }
-                if at_end {
-                    break;
-                }
-            }
-            Ok(())
+                Ok(())
+            })
         })?;
     }
     if size != file.size || hex(&hasher.finalize()) != file.sha256 {
@@ -333,7 +465,7 @@ pub fn upload_local_file(
     user: &UserContext,
     source: &Path,
     now: NaiveDateTime,
-) -> Result<i64, DbError> {
+) -> Result<i64, RecordError> {
     let stored =
         storage.store(source).map_err(|source| DbError::File { what: "storing the upload", source })?;
     let name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -341,6 +473,67 @@ pub fn upload_local_file(
         // Nothing refers to the stored copy.
         let _ = std::fs::remove_file(storage.path_of(&stored.key));
     })
+}
+
+/// Retention: the files of uploads whose tasks and lead imports have all ended (completed or
+/// failed) before `ended_before` are deleted (their parts, and this server's copy); the rows
+/// stay, marked `deleted_at = now`, since the tasks refer to them. The results files stay.
+/// Returns how many files went.
+pub fn prune_expired_uploads(
+    conn: &mut DbConn,
+    storage: &Storage,
+    ended_before: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    use crate::domain::task::TaskStatus;
+    let ended = [TaskStatus::Completed.as_str(), TaskStatus::Failed.as_str()];
+    // Used by something, and by nothing that has not ended long enough ago.
+    let not_ended_task = rejection_tasks::table.filter(rejection_tasks::upload_id.eq(uploads::id)).filter(
+        rejection_tasks::status
+            .ne_all(ended)
+            .or(rejection_tasks::finished_at.is_null())
+            .or(rejection_tasks::finished_at.ge(ended_before)),
+    );
+    let not_ended_import = lead_imports::table.filter(lead_imports::upload_id.eq(uploads::id)).filter(
+        lead_imports::status
+            .ne_all(ended)
+            .or(lead_imports::finished_at.is_null())
+            .or(lead_imports::finished_at.ge(ended_before)),
+    );
+    let used = diesel::dsl::exists(rejection_tasks::table.filter(rejection_tasks::upload_id.eq(uploads::id)))
+        .or(diesel::dsl::exists(lead_imports::table.filter(lead_imports::upload_id.eq(uploads::id))));
+    let expired: Vec<(i64, String)> = uploads::table
+        .filter(uploads::deleted_at.is_null())
+        .filter(used)
+        .filter(diesel::dsl::not(diesel::dsl::exists(not_ended_task.clone())))
+        .filter(diesel::dsl::not(diesel::dsl::exists(not_ended_import.clone())))
+        .select((uploads::id, uploads::storage_key))
+        .load(conn)?;
+    let mut deleted = 0;
+    for (id, key) in &expired {
+        // Marked first, checked again in the same statement: from then on `find_upload` does
+        // not return it, so nothing new starts on it; a task started on it just before is seen.
+        let gone = write_transaction(conn, |conn| -> Result<bool, DbError> {
+            let marked = diesel::update(
+                uploads::table
+                    .find(id)
+                    .filter(uploads::deleted_at.is_null())
+                    .filter(diesel::dsl::not(diesel::dsl::exists(not_ended_task.clone())))
+                    .filter(diesel::dsl::not(diesel::dsl::exists(not_ended_import.clone()))),
+            )
+            .set(uploads::deleted_at.eq(Some(now)))
+            .execute(conn)?;
+            if marked == 1 {
+                diesel::delete(upload_parts::table.filter(upload_parts::upload_id.eq(id))).execute(conn)?;
+            }
+            Ok(marked == 1)
+        })?;
+        if gone {
+            let _ = std::fs::remove_file(storage.path_of(key));
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }
 
 /// Why an unused upload was not deleted.

@@ -10,7 +10,7 @@ use tower_sessions::Session;
 
 use crate::auth::access::require_owner_user;
 use crate::error::AppError;
-use crate::rejections::http::{UploadQuery, csv_download, receive_upload, refuse, refuse_app, signed_in};
+use crate::rejections::http::{UploadQuery, parts_download, receive_upload, refuse, refuse_app, signed_in};
 use crate::state::AppState;
 
 /// `POST /api/lead-uploads?name=<file name>` with the file as the request body: the upload
@@ -51,7 +51,11 @@ pub async fn results(
         Ok(false) => return refuse_app(&AppError::NotFound),
         Err(err) => return refuse_app(&AppError::from(err)),
     }
-    csv_download(&state, format!("sendback-lead-import-{import_id}-results.csv"), move |conn, out| {
-        crate::engine::lead_import::write_results_csv(conn, import_id, out)
-    })
+    let header = crate::engine::lead_import::RESULTS_HEADER.as_bytes().to_vec();
+    parts_download(
+        &state,
+        format!("sendback-lead-import-{import_id}-results.csv"),
+        header,
+        move |conn, after| crate::engine::lead_import::next_results_part(conn, import_id, after),
+    )
 }

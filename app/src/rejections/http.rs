@@ -3,8 +3,6 @@
 //! results download (streamed from the database). Both check the session, the permission and
 //! the tenant like every server function.
 
-use std::io::Write;
-
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -18,7 +16,9 @@ use super::model::{UploadPreview, UploadRefusal};
 use crate::auth::access::{may_read_tasks, may_reject, user_of_session};
 use crate::db::users::UserContext;
 use crate::engine::csv_file::{self, FileRefusal, RowReader};
-use crate::engine::uploads::{Storage, StoredFile, hex, record_upload};
+use crate::engine::uploads::{
+    RecordError, Storage, StorageFull, StoredFile, hex, record_upload_pooled, storage_used,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -112,6 +112,19 @@ pub(crate) async fn receive_upload(
         return too_large();
     }
     let storage = state.uploads.storage.clone();
+    // A full instance is told before the file is sent, not after (the check that counts is made
+    // again when the upload is recorded).
+    if let Some(quota) = storage.quota_bytes {
+        let instance_id = user.instance_id;
+        match state.db(move |conn| storage_used(conn, instance_id)).await {
+            Ok(used) if used.saturating_add(declared.unwrap_or(0)) > quota => {
+                let full = StorageFull { size: declared.unwrap_or(0), used, quota };
+                return refuse(StatusCode::INSUFFICIENT_STORAGE, full.to_string());
+            }
+            Ok(_) => {}
+            Err(err) => return refuse_app(&AppError::from(err)),
+        }
+    }
     let key = Storage::new_key();
     let stored = match receive(&storage, &key, body, limit).await {
         Ok(Received::Stored(stored)) => stored,
@@ -129,12 +142,9 @@ pub(crate) async fn receive_upload(
         let (shape, rows) = read_preview(&path).inspect_err(|_| {
             let _ = std::fs::remove_file(&path);
         })?;
-        let recorded = pool
-            .get()
-            .map_err(crate::db::DbError::from)
-            .and_then(|mut conn| record_upload(&mut conn, &storage, &user, &name, &stored, now));
+        let recorded = record_upload_pooled(&pool, &storage, &user, &name, &stored, now);
         // A file no row refers to would never be cleaned up.
-        let upload_id = recorded.map_err(AppError::from).inspect_err(|_| {
+        let upload_id = recorded.map_err(UploadError::from).inspect_err(|_| {
             let _ = std::fs::remove_file(&path);
         })?;
         Ok(UploadPreview {
@@ -152,6 +162,7 @@ pub(crate) async fn receive_upload(
         Ok(Err(UploadError::Refused(refusal))) => {
             refuse(StatusCode::UNPROCESSABLE_ENTITY, refusal.to_string())
         }
+        Ok(Err(UploadError::Full(full))) => refuse(StatusCode::INSUFFICIENT_STORAGE, full.to_string()),
         Ok(Err(UploadError::App(err))) => refuse_app(&err),
         Err(err) => {
             tracing::error!(error = %err, "upload preview task");
@@ -166,8 +177,20 @@ enum UploadError {
     /// Not a file a task can read (422, in plain words).
     #[error("{0}")]
     Refused(FileRefusal),
+    /// The instance's storage quota is used up (507).
+    #[error("{0}")]
+    Full(StorageFull),
     #[error(transparent)]
     App(#[from] AppError),
+}
+
+impl From<RecordError> for UploadError {
+    fn from(err: RecordError) -> Self {
+        match err {
+            RecordError::Full(full) => UploadError::Full(full),
+            RecordError::Db(e) => UploadError::App(e.into()),
+        }
+    }
 }
 
 impl From<FileRefusal> for UploadError {
@@ -247,30 +270,55 @@ pub async fn results(State(state): State<AppState>, session: Session, Path(task_
         Ok(false) => return refuse_app(&AppError::NotFound),
         Err(err) => return refuse_app(&AppError::from(err)),
     }
-    csv_download(&state, format!("sendback-task-{task_id}-results.csv"), move |conn, out| {
-        crate::engine::task::write_results_csv(conn, task_id, out)
+    let header = crate::engine::task::results_header();
+    parts_download(&state, format!("sendback-task-{task_id}-results.csv"), header, move |conn, after| {
+        crate::engine::task::next_part(conn, task_id, after)
     })
 }
 
-/// A CSV download written by `write` on the blocking pool and streamed in 64 KB chunks (a client
-/// that stops reading stops the writer).
-pub(crate) fn csv_download<F>(state: &AppState, file_name: String, write: F) -> Response
+/// A CSV download of a stored file: `header`, then each part `next` returns (the part after the
+/// one it is given, `-1` for the first), sent in 64 KB pieces. Each part is read with a pooled
+/// connection that is given back before the part is sent, and the sending is an async task, not
+/// a thread: a client that stops reading holds no connection and no thread, only the part in
+/// hand, and one that goes away ends the task.
+pub(crate) fn parts_download<F>(state: &AppState, file_name: String, header: Vec<u8>, next: F) -> Response
 where
-    F: FnOnce(&mut crate::db::DbConn, &mut dyn Write) -> Result<(), crate::db::DbError> + Send + 'static,
+    F: Fn(&mut crate::db::DbConn, i64) -> Result<Option<(i64, Vec<u8>)>, crate::db::DbError>
+        + Send
+        + Sync
+        + 'static,
 {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     let pool = state.pool.clone();
     let name = file_name.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut out = ChannelWriter { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) };
-        let written =
-            pool.get().map_err(crate::db::DbError::from).and_then(|mut conn| write(&mut conn, &mut out));
-        if let Err(err) = written.and_then(|()| {
-            out.flush()
-                .map_err(|source| crate::db::DbError::File { what: "sending the results file", source })
-        }) {
-            tracing::error!(error = %err, file = name, "writing a CSV download");
-            let _ = tx.blocking_send(Err(std::io::Error::other("the results file could not be written")));
+    let next = std::sync::Arc::new(next);
+    tokio::spawn(async move {
+        if tx.send(Ok(Bytes::from(header))).await.is_err() {
+            return;
+        }
+        let mut after = -1_i64;
+        loop {
+            let read = std::sync::Arc::clone(&next);
+            match crate::db::run_background(&pool, move |conn| read(conn, after)).await {
+                Ok(Some((part, body))) => {
+                    after = part;
+                    let body = Bytes::from(body);
+                    let mut at = 0;
+                    while at < body.len() {
+                        let end = (at + CHUNK).min(body.len());
+                        if tx.send(Ok(body.slice(at..end))).await.is_err() {
+                            return; // the client went away
+                        }
+                        at = end;
+                    }
+                }
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::error!(error = %err, file = name, "reading a CSV download");
+                    let _ = tx.send(Err(std::io::Error::other("the results file could not be read"))).await;
+                    return;
+                }
+            }
         }
     });
     // Fused: the compression layer may poll once more after the end.
@@ -286,33 +334,8 @@ where
         .into_response()
 }
 
+/// A download is sent in pieces of this size.
 const CHUNK: usize = 64 * 1024;
-
-/// A blocking writer that hands 64 KB chunks to the response body.
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
-    buf: Vec<u8>,
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the download was cancelled"))
-    }
-}
 
 #[cfg(test)]
 mod tests {

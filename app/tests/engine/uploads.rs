@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use app::clock::Clock as _;
 use app::db::schema::{rejection_tasks, uploads as uploads_table};
 use app::domain::task::IdentifierChoice;
 use app::engine::task::views;
@@ -176,7 +177,7 @@ fn one_idempotency_key_sent_at_once_makes_one_task() {
                     let (env, req, client, barrier) = (&env, &req, &client, &barrier);
                     s.spawn(move || {
                         barrier.wait();
-                        let file = task::ReceivedFile { name: "crm.csv", stored, path };
+                        let file = task::ReceivedFile { name: "crm.csv", stored, path, quota_bytes: None };
                         task::submit_file(&mut env.conn(), client, req, file, now()).expect("submit")
                     })
                 })
@@ -193,14 +194,14 @@ fn one_idempotency_key_sent_at_once_makes_one_task() {
             "{l}: {outcomes:?}"
         );
         let (stored, path) = &copies[8];
-        let file = task::ReceivedFile { name: "crm.csv", stored, path };
+        let file = task::ReceivedFile { name: "crm.csv", stored, path, quota_bytes: None };
         let reused = task::submit_file(&mut env.conn(), &client, &req, file, now()).expect("submit");
         assert_eq!(reused, task::Submitted::KeyReused, "{l}");
         // The same file with other settings under the key is refused too.
         let mut other = req.clone();
         other.options.count_towards_cap = !other.options.count_towards_cap;
         let (stored, path) = &copies[0];
-        let file = task::ReceivedFile { name: "crm.csv", stored, path };
+        let file = task::ReceivedFile { name: "crm.csv", stored, path, quota_bytes: None };
         let reused = task::submit_file(&mut env.conn(), &client, &other, file, now()).expect("submit");
         assert_eq!(reused, task::Submitted::KeyReused, "{l}");
         assert_eq!(count(&mut env.conn(), "SELECT COUNT(*) AS n FROM rejection_tasks"), 1, "{l}");
@@ -280,5 +281,100 @@ fn a_damaged_copy_is_fetched_again_and_a_lost_file_fails_the_task() {
         let reason = reason.unwrap_or_default();
         assert!(reason.starts_with("The file could not be read: "), "{l}: {reason}");
         assert_eq!(std::fs::read_dir(other.path()).expect("dir").count(), 0, "{l}: no partial copy left");
+    }
+}
+
+/// Retention: an upload's file goes once every task using it has ended longer ago than the
+/// period (its parts, this server's copy); the row, the task and its results stay, and the file
+/// cannot be used again. A file whose task is still queued, or ended recently, stays.
+#[test]
+fn files_of_ended_tasks_go_after_the_retention_period_and_their_results_stay() {
+    for env in Env::all() {
+        let l = env.db.label;
+        let lead = env.leads_where("Home Insurance UK", "received", 0, 2, 1)[0];
+        let contents = lead_id_csv(&[(lead.to_string(), "Wrong number")]);
+        let req = env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
+        let done = env.run(&req, &env.file("done.csv", &contents));
+        let waiting = env.submit(&req, &env.file("waiting.csv", &contents)).expect("queued");
+        let storage = env.storage();
+        let (done_key, waiting_key) = (key_of_task(&env, done), key_of_task(&env, waiting));
+        let results = env.results_csv(done);
+        let parts_of = |key: &str| {
+            count(
+                &mut env.conn(),
+                &format!(
+                    "SELECT COUNT(*) AS n FROM upload_parts p JOIN uploads u ON u.id = p.upload_id \
+                     WHERE u.storage_key = '{key}'"
+                ),
+            )
+        };
+        // Ended just now: within the period, nothing goes.
+        let ended_before = env.clock.now() - TimeDelta::days(30);
+        let pruned = uploads::prune_expired_uploads(&mut env.conn(), &storage, ended_before, env.clock.now());
+        assert_eq!(pruned.expect("prune"), 0, "{l}");
+        // 31 days on: the ended task's file goes, the queued one's stays.
+        let later = env.clock.now() + TimeDelta::days(31);
+        let pruned =
+            uploads::prune_expired_uploads(&mut env.conn(), &storage, later - TimeDelta::days(30), later);
+        assert_eq!(pruned.expect("prune"), 1, "{l}");
+        assert!(!storage.path_of(&done_key).exists(), "{l}: the copy went");
+        assert_eq!(parts_of(&done_key), 0, "{l}: the parts went");
+        assert!(storage.path_of(&waiting_key).exists(), "{l}: a queued task's file stays");
+        assert!(parts_of(&waiting_key) > 0, "{l}");
+        assert_eq!(env.results_csv(done), results, "{l}: the results stay");
+        let deleted_at: Option<chrono::NaiveDateTime> = uploads_table::table
+            .filter(uploads_table::storage_key.eq(&done_key))
+            .select(uploads_table::deleted_at)
+            .first(&mut env.conn())
+            .expect("row stays");
+        assert_eq!(deleted_at, Some(later), "{l}");
+        // The file cannot be had any more, and says why.
+        let err = storage.local_copy(&mut env.conn(), &done_key).expect_err("gone");
+        assert!(err.to_string().contains("retention"), "{l}: {err}");
+        // Run again: nothing more.
+        let again =
+            uploads::prune_expired_uploads(&mut env.conn(), &storage, later, later + TimeDelta::days(1));
+        assert_eq!(again.expect("prune"), 0, "{l}");
+    }
+}
+
+/// The storage quota: an upload that would pass the instance's quota is refused with the figures,
+/// and nothing is kept; deleted files no longer count.
+#[test]
+fn an_upload_past_the_instance_quota_is_refused() {
+    for env in Env::all() {
+        let l = env.db.label;
+        let client = env.user("client@sendback.test");
+        let mut storage = env.storage();
+        let contents = b"Lead ID,Rejection Reason\n1,x\n".repeat(100);
+        let used_before = uploads::storage_used(&mut env.conn(), client.instance_id).expect("used");
+        storage.quota_bytes = Some(used_before + 2 * contents.len() as u64 + 10);
+        let first = received(&storage, &contents);
+        uploads::record_upload(&mut env.conn(), &storage, &client, "a.csv", &first, now()).expect("fits");
+        let second = received(&storage, &contents);
+        uploads::record_upload(&mut env.conn(), &storage, &client, "b.csv", &second, now()).expect("fits");
+        let third = received(&storage, &contents);
+        let uploads_before = count(&mut env.conn(), "SELECT COUNT(*) AS n FROM uploads");
+        let err = uploads::record_upload(&mut env.conn(), &storage, &client, "c.csv", &third, now())
+            .expect_err("over the quota");
+        match &err {
+            uploads::RecordError::Full(full) => {
+                assert_eq!(full.used, used_before + 2 * contents.len() as u64, "{l}");
+            }
+            other => panic!("{l}: {other}"),
+        }
+        assert!(err.to_string().contains("does not fit"), "{l}: {err}");
+        assert_eq!(
+            count(&mut env.conn(), "SELECT COUNT(*) AS n FROM uploads"),
+            uploads_before,
+            "{l}: nothing kept"
+        );
+        // A deleted file no longer counts.
+        diesel::update(uploads_table::table.filter(uploads_table::storage_key.eq(&first.key)))
+            .set(uploads_table::deleted_at.eq(Some(now())))
+            .execute(&mut env.conn())
+            .expect("delete");
+        uploads::record_upload(&mut env.conn(), &storage, &client, "c.csv", &third, now())
+            .expect("fits again");
     }
 }

@@ -23,6 +23,7 @@ mod permissions;
 mod reports;
 mod sessions;
 mod setup;
+mod starvation;
 mod tasks;
 mod tenancy;
 mod uploads;

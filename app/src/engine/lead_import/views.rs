@@ -171,24 +171,35 @@ pub fn recent_imports(conn: &mut DbConn, user: &UserContext) -> Result<Vec<Impor
         .collect()
 }
 
-/// Streams an import's results file: the header, then every committed batch's records in file
+/// Writes an import's results file: the header, then every committed batch's records in file
 /// order (one chunk in memory at a time).
 pub fn write_results_csv(conn: &mut DbConn, import_id: i64, mut out: impl Write) -> Result<(), DbError> {
     let failed = |source| DbError::File { what: "writing the results file", source };
     out.write_all(RESULTS_HEADER.as_bytes()).map_err(failed)?;
     let mut after = -1_i64;
-    while let Some((chunk, body)) = lead_import_chunks::table
-        .filter(lead_import_chunks::import_id.eq(import_id).and(lead_import_chunks::chunk.gt(after)))
-        .order(lead_import_chunks::chunk)
-        .select((lead_import_chunks::chunk, lead_import_chunks::body))
-        .first::<(i64, String)>(conn)
-        .optional()?
-    {
-        out.write_all(body.as_bytes()).map_err(failed)?;
+    while let Some((chunk, body)) = next_results_part(conn, import_id, after)? {
+        out.write_all(&body).map_err(failed)?;
         after = chunk;
     }
     out.flush().map_err(failed)?;
     Ok(())
+}
+
+/// The part of an import's results file (a committed batch's records) that follows part
+/// `after` (`-1`: the first), without the header; `None` past the last. The download takes a
+/// connection for each part and gives it back before sending the part.
+pub fn next_results_part(
+    conn: &mut DbConn,
+    import_id: i64,
+    after: i64,
+) -> Result<Option<(i64, Vec<u8>)>, DbError> {
+    let part = lead_import_chunks::table
+        .filter(lead_import_chunks::import_id.eq(import_id).and(lead_import_chunks::chunk.gt(after)))
+        .order(lead_import_chunks::chunk)
+        .select((lead_import_chunks::chunk, lead_import_chunks::body))
+        .first::<(i64, String)>(conn)
+        .optional()?;
+    Ok(part.map(|(n, body)| (n, body.into_bytes())))
 }
 
 /// Suppliers as (id, name).

@@ -236,18 +236,35 @@ fn for_each_part(
     mut each: impl FnMut(&str) -> Result<(), DbError>,
 ) -> Result<(), DbError> {
     let mut after = -1_i64;
-    while let Some((part, body)) = rejection_task_results::table
-        .filter(rejection_task_results::task_id.eq(task_id).and(rejection_task_results::part.gt(after)))
-        .select((rejection_task_results::part, rejection_task_results::body))
-        .order(rejection_task_results::part)
-        .first::<(i64, String)>(conn)
-        .optional()?
-    {
-        each(&body)?;
+    while let Some((part, body)) = next_part(conn, task_id, after)? {
+        each(std::str::from_utf8(&body).map_err(csv_failed)?)?;
         after = part;
     }
     Ok(())
 }
+
+/// The part of a task's results file that follows part `after` (`-1`: the first), as CSV
+/// records without the header; `None` past the last. The one place parts are read: a download
+/// takes a connection for each part and gives it back before sending the part.
+pub fn next_part(conn: &mut DbConn, task_id: i64, after: i64) -> Result<Option<(i64, Vec<u8>)>, DbError> {
+    let part = rejection_task_results::table
+        .filter(rejection_task_results::task_id.eq(task_id).and(rejection_task_results::part.gt(after)))
+        .select((rejection_task_results::part, rejection_task_results::body))
+        .order(rejection_task_results::part)
+        .first::<(i64, String)>(conn)
+        .optional()?;
+    Ok(part.map(|(n, body)| (n, body.into_bytes())))
+}
+
+/// The header line of a results file.
+pub fn results_header() -> Vec<u8> {
+    let mut w = results_writer(Vec::with_capacity(64));
+    // Writing to memory cannot fail.
+    let _ = w.write_record(RESULTS_COLUMNS);
+    w.into_inner().unwrap_or_default()
+}
+
+const RESULTS_COLUMNS: [&str; 6] = ["row", "identifier", "reason", "outcome", "lead_id", "message"];
 
 /// A task's results file read back: one record per row (row, identifier, reason, outcome,
 /// lead id, message), without the header.
@@ -267,12 +284,9 @@ pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Streams the results CSV of a task: one line per input row, in file order.
+/// Writes the results CSV of a task: the header, then one line per input row, in file order.
 pub fn write_results_csv(conn: &mut DbConn, task_id: i64, mut out: impl Write) -> Result<(), DbError> {
-    let mut w = results_writer(&mut out);
-    w.write_record(["row", "identifier", "reason", "outcome", "lead_id", "message"]).map_err(csv_failed)?;
-    w.flush().map_err(csv_failed)?;
-    drop(w);
+    out.write_all(&results_header()).map_err(csv_failed)?;
     for_each_part(conn, task_id, |body| out.write_all(body.as_bytes()).map_err(csv_failed))?;
     out.flush().map_err(csv_failed)?;
     Ok(())

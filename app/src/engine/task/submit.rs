@@ -14,7 +14,8 @@ use crate::domain::messages;
 use crate::domain::task::{IdentifierChoice, IdentifierMode, TaskOptions, TaskStatus};
 use crate::engine::csv_file;
 use crate::engine::uploads::{
-    CopyError, Storage, StoredFile, begin_upload, discard_upload, find_upload, mark_stored, store_parts,
+    CopyError, RecordError, Storage, StoredFile, begin_upload, discard_upload, find_upload, mark_stored,
+    store_parts,
 };
 use crate::error::AppError;
 
@@ -59,6 +60,15 @@ impl From<CopyError> for SubmitError {
         match err {
             CopyError::Unreadable(refusal) => Self::refused("file", refusal.to_string()),
             CopyError::Db(e) => Self::Db(e),
+        }
+    }
+}
+
+impl From<RecordError> for SubmitError {
+    fn from(err: RecordError) -> Self {
+        match err {
+            RecordError::Full(full) => Self::refused("file", full.to_string()),
+            RecordError::Db(e) => Self::Db(e),
         }
     }
 }
@@ -239,6 +249,8 @@ pub struct ReceivedFile<'a> {
     pub name: &'a str,
     pub stored: &'a StoredFile,
     pub path: &'a Path,
+    /// The instance's storage quota (`Storage::quota_bytes`).
+    pub quota_bytes: Option<u64>,
 }
 
 /// Queues a task on a file the machine API received, after every check: the file is stored as
@@ -259,14 +271,14 @@ pub fn submit_file(
     }
     let v = validate(conn, user, req, file.path, now.date())?;
     // The file is stored first, as an upload not yet usable; it becomes usable with its task.
-    let upload_id = begin_upload(conn, user, file.name, file.stored, now)?;
-    let result =
-        store_parts(conn, upload_id, file.path, file.stored).map_err(SubmitError::from).and_then(|()| {
-            write_transaction(conn, |conn| {
-                mark_stored(conn, upload_id)?;
-                insert_task(conn, user, req, &v, upload_id, now)
-            })
-        });
+    let upload_id = begin_upload(conn, user, file.name, file.stored, now, file.quota_bytes)?;
+    let parts = store_parts(&mut |f| f(conn), upload_id, file.path, file.stored);
+    let result = parts.map_err(SubmitError::from).and_then(|()| {
+        write_transaction(conn, |conn| {
+            mark_stored(conn, upload_id)?;
+            insert_task(conn, user, req, &v, upload_id, now)
+        })
+    });
     if result.is_err()
         && let Err(e) = discard_upload(conn, upload_id)
     {
