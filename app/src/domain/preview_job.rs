@@ -28,7 +28,9 @@ impl PreviewStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Queued, Self::Running, Self::Done, Self::Failed, Self::Cancelled].into_iter().find(|v| v.as_str() == s)
+        [Self::Queued, Self::Running, Self::Done, Self::Failed, Self::Cancelled]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 
     /// Done, failed or cancelled: the job changes no more.
@@ -56,7 +58,9 @@ impl<T> PreviewProgress<T> {
         match self.status {
             PreviewStatus::Queued => "Previewing… waiting for a free preview worker.".to_owned(),
             _ => match self.rows_total {
-                Some(total) => format!("Previewing… {} of {} rows read", thousands(self.rows_read), thousands(total)),
+                Some(total) => {
+                    format!("Previewing… {} of {} rows read", thousands(self.rows_read), thousands(total))
+                }
                 None => format!("Previewing… {} rows read", thousands(self.rows_read)),
             },
         }
@@ -82,13 +86,25 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_and_progress_reads_well() {
-        for s in [PreviewStatus::Queued, PreviewStatus::Running, PreviewStatus::Done, PreviewStatus::Failed, PreviewStatus::Cancelled] {
+        for s in [
+            PreviewStatus::Queued,
+            PreviewStatus::Running,
+            PreviewStatus::Done,
+            PreviewStatus::Failed,
+            PreviewStatus::Cancelled,
+        ] {
             assert_eq!(PreviewStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_234_567), "1,234,567");
-        let p = PreviewProgress::<()> { job_id: 1, status: PreviewStatus::Running, rows_read: 15_000, rows_total: None, result: None };
+        let p = PreviewProgress::<()> {
+            job_id: 1,
+            status: PreviewStatus::Running,
+            rows_read: 15_000,
+            rows_total: None,
+            result: None,
+        };
         assert_eq!(p.progress_text(), "Previewing… 15,000 rows read");
     }
 }

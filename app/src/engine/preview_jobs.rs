@@ -161,7 +161,10 @@ pub enum PreviewResult {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PreviewFailure {
     CampaignNotFound,
-    Refused { field: String, message: String },
+    Refused {
+        field: String,
+        message: String,
+    },
     /// The user may no longer preview (permission revoked meanwhile).
     Forbidden,
     /// A database or server error, logged; the user reads the usual "try again".
@@ -202,8 +205,16 @@ impl PreviewFailure {
 
     /// The refusal as the engine's error (the API maps it to its error codes).
     pub fn submit_error(&self) -> SubmitError {
-        const FIELDS: [&str; 8] =
-            ["file", "campaign", "identifier_column", "reason_column", "reject_from", "field", "identifier", "mode"];
+        const FIELDS: [&str; 8] = [
+            "file",
+            "campaign",
+            "identifier_column",
+            "reason_column",
+            "reject_from",
+            "field",
+            "identifier",
+            "mode",
+        ];
         match self {
             Self::CampaignNotFound => SubmitError::CampaignNotFound,
             Self::Refused { field, message } => SubmitError::Refused {
@@ -254,15 +265,24 @@ impl PreviewJob {
 
     /// Why it failed, once failed.
     pub fn failure(&self) -> Option<PreviewFailure> {
-        (self.status() == PreviewStatus::Failed)
-            .then(|| self.error.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or(PreviewFailure::Internal))
+        (self.status() == PreviewStatus::Failed).then(|| {
+            self.error
+                .as_deref()
+                .and_then(|e| serde_json::from_str(e).ok())
+                .unwrap_or(PreviewFailure::Internal)
+        })
     }
 }
 
 /// Queues a preview for `user_id` and returns its id; the user's unfinished preview, if any, is
 /// cancelled in the same transaction (its worker stops at its next chunk). A unique index keeps
 /// one unfinished job per user whatever the race; a start that loses one tries again.
-pub fn start(conn: &mut DbConn, user_id: i64, request: &PreviewRequest, now: NaiveDateTime) -> Result<i64, DbError> {
+pub fn start(
+    conn: &mut DbConn,
+    user_id: i64,
+    request: &PreviewRequest,
+    now: NaiveDateTime,
+) -> Result<i64, DbError> {
     let json = serde_json::to_string(request).map_err(json_error)?;
     let mut attempt = 0;
     loop {
@@ -281,20 +301,24 @@ pub fn start(conn: &mut DbConn, user_id: i64, request: &PreviewRequest, now: Nai
                 .get_result::<i64>(conn)
         });
         match inserted {
-            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
-                if attempt < 5 => {}
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) if attempt < 5 => {}
             other => return Ok(other?),
         }
     }
 }
 
 /// Cancels the user's queued or running previews.
-fn cancel_unfinished(conn: &mut DbConn, user_id: i64, now: NaiveDateTime) -> Result<usize, diesel::result::Error> {
-    diesel::update(
-        preview_jobs::table
-            .filter(preview_jobs::user_id.eq(user_id))
-            .filter(preview_jobs::status.eq_any([PreviewStatus::Queued.as_str(), PreviewStatus::Running.as_str()])),
-    )
+fn cancel_unfinished(
+    conn: &mut DbConn,
+    user_id: i64,
+    now: NaiveDateTime,
+) -> Result<usize, diesel::result::Error> {
+    diesel::update(preview_jobs::table.filter(preview_jobs::user_id.eq(user_id)).filter(
+        preview_jobs::status.eq_any([PreviewStatus::Queued.as_str(), PreviewStatus::Running.as_str()]),
+    ))
     .set((
         preview_jobs::status.eq(PreviewStatus::Cancelled.as_str()),
         preview_jobs::finished_at.eq(Some(now)),
@@ -306,7 +330,9 @@ fn cancel_unfinished(conn: &mut DbConn, user_id: i64, now: NaiveDateTime) -> Res
 /// The job `id` of kind `kind` if it is `user_id`'s (anyone else's: `None`).
 pub fn find(conn: &mut DbConn, user_id: i64, id: i64, kind: &str) -> Result<Option<PreviewJob>, DbError> {
     Ok(preview_jobs::table
-        .filter(preview_jobs::id.eq(id).and(preview_jobs::user_id.eq(user_id)).and(preview_jobs::kind.eq(kind)))
+        .filter(
+            preview_jobs::id.eq(id).and(preview_jobs::user_id.eq(user_id)).and(preview_jobs::kind.eq(kind)),
+        )
         .select(PreviewJob::as_select())
         .first(conn)
         .optional()?)
@@ -410,7 +436,9 @@ fn finish(
             ))
             .execute(conn)?;
         if let (1, Some(rows)) = (n, rows) {
-            diesel::update(preview_jobs::table.find(id)).set(preview_jobs::rows_read.eq(rows)).execute(conn)?;
+            diesel::update(preview_jobs::table.find(id))
+                .set(preview_jobs::rows_read.eq(rows))
+                .execute(conn)?;
         }
         Ok::<_, diesel::result::Error>(n)
     })?;
@@ -433,7 +461,8 @@ fn hand_back(conn: &mut DbConn, id: i64, worker_id: &str) -> Result<(), DbError>
 
 /// Deletes jobs finished more than [`KEEP_FINISHED`] ago, and any job older than [`KEEP_ANY`].
 pub fn prune(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, DbError> {
-    let finished = [PreviewStatus::Done.as_str(), PreviewStatus::Failed.as_str(), PreviewStatus::Cancelled.as_str()];
+    let finished =
+        [PreviewStatus::Done.as_str(), PreviewStatus::Failed.as_str(), PreviewStatus::Cancelled.as_str()];
     Ok(diesel::delete(
         preview_jobs::table.filter(
             preview_jobs::status
@@ -597,7 +626,8 @@ impl PreviewWorkers {
         let process = format!("preview-{}-{:08x}", std::process::id(), rand::random::<u32>());
         let threads = (0..workers)
             .filter_map(|n| {
-                let (pool, storage, clock, stop) = (pool.clone(), storage.clone(), clock.clone(), stop.clone());
+                let (pool, storage, clock, stop) =
+                    (pool.clone(), storage.clone(), clock.clone(), stop.clone());
                 let worker_id = format!("{process}-{n}");
                 std::thread::Builder::new()
                     .name(format!("preview-{n}"))

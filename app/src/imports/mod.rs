@@ -19,9 +19,9 @@ use crate::components::{ErrorPage, hydrated};
 use crate::domain::lead_import::{
     ColumnUse, ImportCampaign, ImportForm, ImportPreview, ImportSetup, ImportSummary, guess_column_use,
 };
+use crate::domain::preview_job::PreviewProgress;
 use crate::error::AppError;
 use crate::rejections::UploadPreview;
-use crate::domain::preview_job::PreviewProgress;
 use crate::rejections::form::{FilePreview, PreviewRunning, poll_preview, queued};
 use server_fns::{lead_import_preview, lead_import_setup, start_lead_import, start_lead_import_preview};
 

@@ -36,7 +36,8 @@ pub async fn start_lead_import_preview(form: ImportForm) -> Result<i64, AppError
         let now = state.clock.now();
         let upload_id = form.upload_id;
         let request = crate::engine::preview_jobs::PreviewRequest::LeadImport(form);
-        let id = state.db(move |conn| crate::engine::preview_jobs::start(conn, user.id, &request, now)).await?;
+        let id =
+            state.db(move |conn| crate::engine::preview_jobs::start(conn, user.id, &request, now)).await?;
         tracing::info!(preview_job = id, upload_id, "lead import preview queued");
         Ok(id)
     })

@@ -9,7 +9,9 @@ use super::model::{
     IdentifierChoice, Outcome, PreviewSummary, TaskForm, TaskOptions, UploadPreview, guess_identifier_column,
     guess_reason_column,
 };
-use super::server_fns::{RejectionCampaign, rejection_preview, start_rejection_preview, start_rejection_task};
+use super::server_fns::{
+    RejectionCampaign, rejection_preview, start_rejection_preview, start_rejection_task,
+};
 use crate::components::hydrated;
 use crate::domain::preview_job::{PreviewProgress, PreviewStatus};
 use crate::error::AppError;
@@ -388,7 +390,13 @@ pub fn RejectionForm(campaigns: Vec<RejectionCampaign>, max_upload_bytes: u64) -
 
 /// A just-started preview, before its first poll.
 pub(crate) fn queued<T>(id: i64) -> PreviewProgress<T> {
-    PreviewProgress { job_id: id, status: PreviewStatus::Queued, rows_read: 0, rows_total: None, result: None }
+    PreviewProgress {
+        job_id: id,
+        status: PreviewStatus::Queued,
+        rows_read: 0,
+        rows_total: None,
+        result: None,
+    }
 }
 
 /// Asks for preview `id`'s progress until it ends, while it is still the one shown (a new

@@ -87,7 +87,8 @@ pub async fn start_rejection_preview(form: TaskForm) -> Result<i64, AppError> {
         let request = crate::engine::preview_jobs::PreviewRequest::Rejection(
             crate::engine::preview_jobs::RejectionPreviewRequest::of(form.upload_id, &req),
         );
-        let id = state.db(move |conn| crate::engine::preview_jobs::start(conn, user.id, &request, now)).await?;
+        let id =
+            state.db(move |conn| crate::engine::preview_jobs::start(conn, user.id, &request, now)).await?;
         tracing::info!(preview_job = id, upload_id = form.upload_id, "rejection preview queued");
         Ok(id)
     })
@@ -183,8 +184,8 @@ pub async fn rejection_task_history() -> Result<Vec<TaskSummary>, AppError> {
 pub(crate) mod ssr {
     use crate::engine::task::{Preview, TaskRequest};
     use crate::error::AppError;
-    use crate::rejections::model::{PreviewSummary, TaskOptions};
     use crate::rejections::TaskForm;
+    use crate::rejections::model::{PreviewSummary, TaskOptions};
 
     /// The engine's preview as the page shows it (options 4 and 5 only when ticked).
     pub fn summary(outcome: Preview, options: TaskOptions) -> PreviewSummary {

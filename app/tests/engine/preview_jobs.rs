@@ -40,42 +40,100 @@ fn a_job_is_claimed_once_runs_like_the_preview_and_a_newer_one_cancels_it() {
         let first = preview_jobs::start(&mut env.conn(), client.id, &request, now()).expect("start");
         let claimed = preview_jobs::claim_next(&mut env.conn(), "w1", now(), preview_jobs::STALE_AFTER);
         assert_eq!(claimed.expect("claim"), Some(first), "{l}");
-        assert_eq!(preview_jobs::claim_next(&mut env.conn(), "w2", now(), preview_jobs::STALE_AFTER).expect("claim"), None, "{l}");
+        assert_eq!(
+            preview_jobs::claim_next(&mut env.conn(), "w2", now(), preview_jobs::STALE_AFTER).expect("claim"),
+            None,
+            "{l}"
+        );
 
         // A newer preview of the same user cancels it; its worker stops at its first chunk.
         let second = preview_jobs::start(&mut env.conn(), client.id, &request, now()).expect("start");
         assert_eq!(status(&env, first), "cancelled", "{l}");
         let ended = runner("w1").run(&mut env.conn(), first).expect("run");
         assert_eq!(ended, PreviewStatus::Cancelled, "{l}");
-        let job = preview_jobs::find(&mut env.conn(), client.id, first, KIND_REJECTION).expect("find").expect("job");
-        assert_eq!((job.status(), job.result.as_deref(), job.rows_read), (PreviewStatus::Cancelled, None, 0), "{l}");
+        let job = preview_jobs::find(&mut env.conn(), client.id, first, KIND_REJECTION)
+            .expect("find")
+            .expect("job");
+        assert_eq!(
+            (job.status(), job.result.as_deref(), job.rows_read),
+            (PreviewStatus::Cancelled, None, 0),
+            "{l}"
+        );
 
         // The newer one: claimed, run to the end, the same figures as the synchronous preview.
-        assert_eq!(preview_jobs::claim_next(&mut env.conn(), "w2", now(), preview_jobs::STALE_AFTER).expect("claim"), Some(second), "{l}");
+        assert_eq!(
+            preview_jobs::claim_next(&mut env.conn(), "w2", now(), preview_jobs::STALE_AFTER).expect("claim"),
+            Some(second),
+            "{l}"
+        );
         assert_eq!(runner("w2").run(&mut env.conn(), second).expect("run"), PreviewStatus::Done, "{l}");
-        let job = preview_jobs::find(&mut env.conn(), client.id, second, KIND_REJECTION).expect("find").expect("job");
+        let job = preview_jobs::find(&mut env.conn(), client.id, second, KIND_REJECTION)
+            .expect("find")
+            .expect("job");
         assert_eq!((job.rows_read, job.rows_total), (rows.len() as i64, Some(rows.len() as i64)), "{l}");
-        let Some(PreviewResult::Rejection(result)) = job.result().expect("result") else { panic!("{l}: no result") };
-        let expected = task::preview(&mut env.conn(), &client, &req, &file, env.clock.now().date()).expect("preview");
+        let Some(PreviewResult::Rejection(result)) = job.result().expect("result") else {
+            panic!("{l}: no result")
+        };
+        let expected =
+            task::preview(&mut env.conn(), &client, &req, &file, env.clock.now().date()).expect("preview");
         assert_eq!(task::Preview::from(result), expected, "{l}");
         // Another user does not find it.
         let bolt = env.user("bolt@sendback.test");
-        assert!(preview_jobs::find(&mut env.conn(), bolt.id, second, KIND_REJECTION).expect("find").is_none(), "{l}");
+        assert!(
+            preview_jobs::find(&mut env.conn(), bolt.id, second, KIND_REJECTION).expect("find").is_none(),
+            "{l}"
+        );
 
         // A running job whose heartbeat went stale (its server died) is taken over.
         let third = preview_jobs::start(&mut env.conn(), client.id, &request, now()).expect("start");
-        assert_eq!(preview_jobs::claim_next(&mut env.conn(), "w1", now(), preview_jobs::STALE_AFTER).expect("claim"), Some(third), "{l}");
-        assert_eq!(preview_jobs::claim_next(&mut env.conn(), "w2", now() + TimeDelta::seconds(10), preview_jobs::STALE_AFTER).expect("claim"), None, "{l}");
+        assert_eq!(
+            preview_jobs::claim_next(&mut env.conn(), "w1", now(), preview_jobs::STALE_AFTER).expect("claim"),
+            Some(third),
+            "{l}"
+        );
+        assert_eq!(
+            preview_jobs::claim_next(
+                &mut env.conn(),
+                "w2",
+                now() + TimeDelta::seconds(10),
+                preview_jobs::STALE_AFTER
+            )
+            .expect("claim"),
+            None,
+            "{l}"
+        );
         let later = now() + preview_jobs::STALE_AFTER + TimeDelta::seconds(1);
-        assert_eq!(preview_jobs::claim_next(&mut env.conn(), "w2", later, preview_jobs::STALE_AFTER).expect("claim"), Some(third), "{l}");
+        assert_eq!(
+            preview_jobs::claim_next(&mut env.conn(), "w2", later, preview_jobs::STALE_AFTER).expect("claim"),
+            Some(third),
+            "{l}"
+        );
         // The first worker finds it no longer its own.
-        assert!(!preview_jobs::record_progress(&mut env.conn(), third, "w1", 5000, later).expect("progress"), "{l}");
-        assert!(preview_jobs::record_progress(&mut env.conn(), third, "w2", 5000, later).expect("progress"), "{l}");
+        assert!(
+            !preview_jobs::record_progress(&mut env.conn(), third, "w1", 5000, later).expect("progress"),
+            "{l}"
+        );
+        assert!(
+            preview_jobs::record_progress(&mut env.conn(), third, "w2", 5000, later).expect("progress"),
+            "{l}"
+        );
 
         // Pruned: finished jobs after an hour, any job after a day.
-        assert_eq!(preview_jobs::prune(&mut env.conn(), now() + TimeDelta::minutes(30)).expect("prune"), 0, "{l}");
-        assert_eq!(preview_jobs::prune(&mut env.conn(), now() + TimeDelta::minutes(61)).expect("prune"), 2, "{l}");
+        assert_eq!(
+            preview_jobs::prune(&mut env.conn(), now() + TimeDelta::minutes(30)).expect("prune"),
+            0,
+            "{l}"
+        );
+        assert_eq!(
+            preview_jobs::prune(&mut env.conn(), now() + TimeDelta::minutes(61)).expect("prune"),
+            2,
+            "{l}"
+        );
         assert_eq!(status(&env, third), "running", "{l}");
-        assert_eq!(preview_jobs::prune(&mut env.conn(), now() + TimeDelta::hours(25)).expect("prune"), 1, "{l}");
+        assert_eq!(
+            preview_jobs::prune(&mut env.conn(), now() + TimeDelta::hours(25)).expect("prune"),
+            1,
+            "{l}"
+        );
     }
 }

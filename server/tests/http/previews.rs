@@ -24,7 +24,11 @@ fn rejection_file(app: &TestApp, n: usize) -> Vec<u8> {
 
 fn campaign(app: &TestApp, name: &str) -> i64 {
     let mut conn = app.state.pool.get().expect("conn");
-    campaigns::table.filter(campaigns::name.eq(name)).select(campaigns::id).first(&mut conn).expect("campaign")
+    campaigns::table
+        .filter(campaigns::name.eq(name))
+        .select(campaigns::id)
+        .first(&mut conn)
+        .expect("campaign")
 }
 
 fn form(upload_id: i64, campaign_id: i64, reject_from: &str) -> Value {
@@ -68,7 +72,11 @@ async fn previews_run_in_the_background_one_per_user_and_only_their_user_reads_t
         let first = start(&app, &form(client_upload, home, ""), &client).await;
         let theirs = start(&app, &form(bolt_upload, energy, ""), &bolt).await;
         let (status, answer) = poll(&app, first, &client).await;
-        assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("queued")), "{database:?}: {answer}");
+        assert_eq!(
+            (status, answer["status"].as_str()),
+            (StatusCode::OK, Some("queued")),
+            "{database:?}: {answer}"
+        );
         // A second preview by the same user cancels the first.
         let second = start(&app, &form(client_upload, home, ""), &client).await;
         let (_, answer) = poll(&app, first, &client).await;
@@ -101,23 +109,38 @@ async fn previews_run_in_the_background_one_per_user_and_only_their_user_reads_t
         assert_eq!(result["window_start"], expected.window_start.to_string(), "{database:?}");
         let r = app.finished_preview("rejection_preview", theirs, &bolt).await;
         let done: Value = serde_json::from_str(&r.body).expect("json");
-        assert_eq!((done["status"].as_str(), done["result"]["rows"].as_i64()), (Some("done"), Some(23)), "{database:?}: {done}");
+        assert_eq!(
+            (done["status"].as_str(), done["result"]["rows"].as_i64()),
+            (Some("done"), Some(23)),
+            "{database:?}: {done}"
+        );
 
         // A refusal found by the worker comes back as the field error the form shows.
         let future = start(&app, &form(client_upload, home, "2099-01-01"), &client).await;
         let r = app.finished_preview("rejection_preview", future, &client).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{database:?}: {}", r.body);
-        assert!(r.body.contains("reject_from") && r.body.contains("in the future"), "{database:?}: {}", r.body);
+        assert!(
+            r.body.contains("reject_from") && r.body.contains("in the future"),
+            "{database:?}: {}",
+            r.body
+        );
         drop(workers);
     }
 }
 
 /// `engine::task::preview` run in place, as the request did before previews ran in the background.
-fn synchronous_preview(app: &TestApp, email: &str, upload_id: i64, campaign_id: i64) -> app::engine::task::Preview {
+fn synchronous_preview(
+    app: &TestApp,
+    email: &str,
+    upload_id: i64,
+    campaign_id: i64,
+) -> app::engine::task::Preview {
     let mut conn = app.state.pool.get().expect("conn");
-    let user_id: i64 = users::table.filter(users::email.eq(email)).select(users::id).first(&mut conn).expect("user");
+    let user_id: i64 =
+        users::table.filter(users::email.eq(email)).select(users::id).first(&mut conn).expect("user");
     let user = app::db::users::load_context(&mut conn, user_id).expect("load").expect("user");
-    let upload = app::engine::uploads::find_upload(&mut conn, &user, upload_id).expect("find").expect("upload");
+    let upload =
+        app::engine::uploads::find_upload(&mut conn, &user, upload_id).expect("find").expect("upload");
     let path = app.state.uploads.storage.local_copy(&mut conn, &upload.storage_key).expect("copy");
     let req = app::engine::task::TaskRequest {
         campaign_id,
