@@ -244,6 +244,14 @@ test('a 100,000-row file completes while the app stays usable', async ({ page })
   await form.fileRead();
   await form.chooseCampaign('Car Insurance UK');
   await expect(form.identifierColumn).toHaveValue('lead_id');
+  // The preview runs in the background: "Previewing… N rows read" until its result replaces it.
+  await form.previewButton.click();
+  const progress = page.getByTestId('preview-progress');
+  await expect(progress.or(form.previewPanel).first()).toBeVisible();
+  console.log(`preview showed first: ${(await progress.or(form.previewPanel).first().innerText()).split('\n')[0]}`);
+  await expect(form.previewPanel).toContainText('100000 rows read');
+  await expect(progress).toHaveCount(0);
+  // Previewing again replaces it, with the same figures.
   const preview = await form.preview();
   expect(Object.values(preview).reduce((a, b) => a + b, 0)).toBe(100_000);
   const task = await form.start();

@@ -116,6 +116,10 @@ pub struct ServeArgs {
     /// Rows a task applies per batch (one transaction each).
     #[arg(long, env = "SENDBACK_TASK_BATCH_ROWS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub task_batch_rows: u32,
+    /// Previews ("Preview outcomes", the lead import's preview) this server runs at once, each on
+    /// its own thread with at most one database connection; more wait in the queue.
+    #[arg(long, env = "SENDBACK_PREVIEW_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub preview_workers: u32,
     /// Sign users out after this many minutes without a request.
     #[arg(long, env = "SENDBACK_SESSION_IDLE_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub session_idle_minutes: u32,
@@ -213,6 +217,7 @@ impl Default for ServeArgs {
             task_stale_secs: 30,
             task_max_failures: 3,
             task_batch_rows: 10_000,
+            preview_workers: 2,
             session_idle_minutes: 30,
             session_max_hours: 12,
             secure_cookies: false,
@@ -260,6 +265,13 @@ mod tests {
         assert_eq!(args.task_batch_rows, 500);
         assert!(serve(&["--task-stale-secs", "1"]).is_err());
         assert!(serve(&["--task-max-failures", "0"]).is_err());
+    }
+
+    #[test]
+    fn two_previews_run_at_once_unless_told_otherwise() {
+        assert_eq!(serve(&[]).expect("args").preview_workers, 2);
+        assert_eq!(serve(&["--preview-workers", "4"]).expect("args").preview_workers, 4);
+        assert!(serve(&["--preview-workers", "0"]).is_err());
     }
 
     #[test]

@@ -73,8 +73,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Deletes expired sessions, stale log-in failures, unused uploads and the files of uploads past
-/// retention every `period`, forever.
+/// Deletes expired sessions, stale log-in failures, old previews, unused uploads and the files of
+/// uploads past retention every `period`, forever.
 pub async fn clean_up_periodically(state: AppState, period: Duration) {
     let store = DieselSessionStore::new(state.pool.clone());
     let mut tick = tokio::time::interval(period);
@@ -86,6 +86,12 @@ pub async fn clean_up_periodically(state: AppState, period: Duration) {
         let now = state.clock.now();
         if let Err(err) = state.db(move |conn| app::auth::throttle::prune(conn, now)).await {
             tracing::warn!(error = %err, "pruning log-in failures");
+        }
+        // Finished previews are kept an hour (their page may still ask), any preview a day.
+        match state.db(move |conn| app::engine::preview_jobs::prune(conn, now)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(previews = n, "deleted old previews"),
+            Err(err) => tracing::warn!(error = %err, "pruning previews"),
         }
         // A chosen file that never started a task is kept for a day.
         let storage = state.uploads.storage.clone();

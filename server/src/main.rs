@@ -174,6 +174,13 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
     worker.batch_rows =
         usize::try_from(args.task_batch_rows).unwrap_or(app::engine::task::DEFAULT_BATCH_ROWS);
     let worker = tokio::spawn(worker.run_forever(worker_stopped));
+    // Previews run in the background on their own threads: at most this many at once here.
+    let previews = app::engine::preview_jobs::PreviewWorkers::start(
+        state.pool.clone(),
+        state.uploads.storage.clone(),
+        state.clock.clone(),
+        usize::try_from(args.preview_workers).unwrap_or(app::engine::preview_jobs::DEFAULT_WORKERS),
+    );
     let router = server::router(state);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -188,6 +195,8 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
     // Let the worker finish its current batch; an unfinished task resumes at the next start.
     let _ = stop_worker.send(true);
     let _ = worker.await;
+    // A running preview is handed back at its next chunk (another server may run it).
+    tokio::task::spawn_blocking(move || previews.stop()).await.ok();
     tracing::info!("stopped");
     Ok(())
 }

@@ -65,12 +65,14 @@ pub enum ErrorCode {
     FileTooLarge,
     /// Rejection tasks: the body did not arrive whole (400).
     UploadInterrupted,
+    /// Rejection tasks: a newer preview by the same user replaced this one before it ended (409).
+    PreviewReplaced,
     /// Something failed on the server's side (500).
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::InvalidKey,
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
@@ -99,6 +101,7 @@ impl ErrorCode {
         ErrorCode::InvalidFile,
         ErrorCode::FileTooLarge,
         ErrorCode::UploadInterrupted,
+        ErrorCode::PreviewReplaced,
         ErrorCode::Internal,
     ];
 
@@ -133,6 +136,7 @@ impl ErrorCode {
             ErrorCode::InvalidFile => "INVALID_FILE",
             ErrorCode::FileTooLarge => "FILE_TOO_LARGE",
             ErrorCode::UploadInterrupted => "UPLOAD_INTERRUPTED",
+            ErrorCode::PreviewReplaced => "PREVIEW_REPLACED",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -17,6 +17,7 @@ use super::error::{ApiError, ErrorCode};
 use crate::db::users::UserContext;
 use crate::domain::task::{IdentifierChoice, Outcome, TaskOptions, TaskStatus};
 use crate::engine::csv_file::{self, FileRefusal};
+use crate::engine::preview_jobs::{PreviewRequest, RejectionPreviewRequest};
 use crate::engine::task::views::{RecordQuery, TaskRecord, task_records};
 use crate::engine::task::{ReceivedFile, SubmitError, Submitted, TaskRequest, field_by_key};
 use crate::engine::uploads::Storage;
@@ -391,8 +392,64 @@ pub struct TaskPage {
 
 /// What the database part of a create request came to.
 enum Created {
-    Preview(crate::engine::task::Preview),
+    /// A preview job queued on the request's file, stored as this upload.
+    Preview {
+        job: i64,
+        upload: i64,
+    },
+    /// The preview's answer, once its job ended.
+    Previewed(crate::engine::task::Preview),
     Task(Submitted, TaskStatus),
+}
+
+/// How often a preview request asks whether its job has ended.
+const PREVIEW_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Waits for preview job `job` to end, asking every [`PREVIEW_POLL`] with a connection taken for
+/// that question only (none is held while waiting), so API previews share the preview workers
+/// (and their cap) with the pages. The preview, or the refusal to answer.
+async fn await_preview(state: &AppState, user_id: i64, job: i64) -> Result<Created, Response> {
+    use crate::domain::preview_job::PreviewStatus;
+    use crate::engine::preview_jobs::{self, KIND_REJECTION, PreviewResult};
+    loop {
+        tokio::time::sleep(PREVIEW_POLL).await;
+        let found = match state.db(move |conn| preview_jobs::find(conn, user_id, job, KIND_REJECTION)).await {
+            Ok(found) => found,
+            Err(err) => {
+                tracing::error!(job, error = %err, "polling an API preview");
+                return Err(internal());
+            }
+        };
+        let Some(found) = found else {
+            tracing::error!(job, "an API preview's job is gone");
+            return Err(internal());
+        };
+        match found.status() {
+            PreviewStatus::Queued | PreviewStatus::Running => continue,
+            PreviewStatus::Done => {
+                return match found.result() {
+                    Ok(Some(PreviewResult::Rejection(p))) => Ok(Created::Previewed(p.into())),
+                    other => {
+                        tracing::error!(job, ?other, "an API preview ended without its result");
+                        Err(internal())
+                    }
+                };
+            }
+            PreviewStatus::Failed => {
+                return Err(submit_refusal(
+                    found.failure().unwrap_or(preview_jobs::PreviewFailure::Internal).submit_error(),
+                ));
+            }
+            PreviewStatus::Cancelled => {
+                return Err(refusal(
+                    StatusCode::CONFLICT,
+                    ErrorCode::PreviewReplaced,
+                    None,
+                    "A newer preview of yours replaced this one before it ended (one preview per user at a time). Send the request again.",
+                ));
+            }
+        }
+    }
 }
 
 /// Start a rejection task
@@ -424,9 +481,10 @@ enum Created {
     security(("bearer" = [])),
     responses(
         (status = 202, description = "The task is queued.", body = TaskCreated),
-        (status = 200, description = "The same request was sent before with this `Idempotency-Key`: its task, as it stands now. With `preview=true`: a `TaskPreview`.", body = TaskCreated),
+        (status = 200, description = "The same request was sent before with this `Idempotency-Key`: its task, as it stands now. With `preview=true`: a `TaskPreview` (the preview runs as a background job, at most one per user and a few per server at once; the answer comes when it ends).", body = TaskCreated),
         (status = 400, description = "`MISSING_IDEMPOTENCY_KEY`, `INVALID_IDEMPOTENCY_KEY`, `UPLOAD_INTERRUPTED`: send the request again with a key, or whole.", body = ApiError),
         (status = 404, description = "`CAMPAIGN_NOT_FOUND`: no campaign of your client has this id.", body = ApiError),
+        (status = 409, description = "`PREVIEW_REPLACED`: with `preview=true`, a newer preview by the same user replaced this one before it ended; send it again.", body = ApiError),
         (status = 413, description = "`FILE_TOO_LARGE`: the file is over the size limit.", body = ApiError),
         (status = 422, description = "`INVALID_FILE`, `UNKNOWN_COLUMN`, `INVALID_IDENTIFIER`, `NO_MAX_REJECTION_DAYS`, `MISSING_PARAMETER`, `INVALID_PARAMETER`, `IDEMPOTENCY_KEY_REUSED`: the message says what to change (the page's words), `field` names the parameter; nothing was changed.", body = ApiError),
     ),
@@ -484,15 +542,21 @@ pub async fn create(
     let request_key = idempotency.map(|k| format!("api:{}:{k}", user.id));
     let options = settings.options;
     let file_path = path.clone();
+    let user_id = user.id;
     let outcome = state
         .db_or(move |conn| -> Result<Created, SubmitError> {
             let req = task_request(conn, &user, &settings, &file_path, request_key)?;
-            if settings.preview {
-                let p = crate::engine::task::preview(conn, &user, &req, &file_path, now.date())?;
-                return Ok(Created::Preview(p));
-            }
             let name = if settings.name.trim().is_empty() { "api-upload.csv" } else { settings.name.trim() };
             let name = crate::rejections::http::display_name(name);
+            if settings.preview {
+                // Stored as the user's upload, so whichever server's preview worker claims the
+                // job reads it; deleted again once the preview has ended.
+                let upload =
+                    crate::engine::uploads::record_upload(conn, &storage, &user, &name, &stored, now)?;
+                let request = PreviewRequest::Rejection(RejectionPreviewRequest::of(upload, &req));
+                let job = crate::engine::preview_jobs::start(conn, user.id, &request, now)?;
+                return Ok(Created::Preview { job, upload });
+            }
             let file = ReceivedFile { name: &name, stored: &stored, path: &file_path, quota_bytes };
             let submitted = crate::engine::task::submit_file(conn, &user, &req, file, now)?;
             let status = match submitted {
@@ -504,12 +568,29 @@ pub async fn create(
             Ok(Created::Task(submitted, status))
         })
         .await;
-    // The stored copy is kept only as a new task's upload.
-    if !matches!(outcome, Ok(Created::Task(Submitted::Created(_), _))) {
-        let _ = tokio::fs::remove_file(&path).await;
-    }
+    let outcome = match outcome {
+        Ok(Created::Preview { job, upload }) => {
+            let ended = await_preview(&state, user_id, job).await;
+            if let Err(err) = state.db(move |conn| crate::engine::uploads::discard_upload(conn, upload)).await
+            {
+                tracing::warn!(upload_id = upload, error = %err, "deleting an API preview's upload");
+            }
+            let _ = tokio::fs::remove_file(&path).await;
+            match ended {
+                Ok(ended) => Ok(ended),
+                Err(response) => return response,
+            }
+        }
+        other => {
+            // The stored copy is kept only as a new task's upload.
+            if !matches!(other, Ok(Created::Task(Submitted::Created(_), _))) {
+                let _ = tokio::fs::remove_file(&path).await;
+            }
+            other
+        }
+    };
     match outcome {
-        Ok(Created::Preview(p)) => axum::Json(TaskPreview {
+        Ok(Created::Previewed(p)) => axum::Json(TaskPreview {
             preview: true,
             rows: p.rows,
             counts: OutcomeCounts::of(&p.counts),
@@ -534,6 +615,8 @@ pub async fn create(
             Some("Idempotency-Key"),
             "This Idempotency-Key was already used for a different file or different settings. Use a new key for a new task.",
         ),
+        // Answered above, once the preview ended.
+        Ok(Created::Preview { .. }) => internal(),
         Err(err) => submit_refusal(err),
     }
 }

@@ -322,6 +322,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    preview_jobs (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        kind -> Text,
+        request -> Text,
+        status -> Text,
+        rows_read -> BigInt,
+        rows_total -> Nullable<BigInt>,
+        result -> Nullable<Text>,
+        error -> Nullable<Text>,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        claimed_by -> Nullable<Text>,
+        heartbeat_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(clients -> instances (instance_id));
 diesel::joinable!(users -> instances (instance_id));
 diesel::joinable!(users -> clients (client_id));
@@ -351,6 +370,7 @@ diesel::joinable!(lead_imports -> suppliers (supplier_id));
 diesel::joinable!(lead_imports -> users (user_id));
 diesel::joinable!(lead_imports -> uploads (upload_id));
 diesel::joinable!(lead_import_chunks -> lead_imports (import_id));
+diesel::joinable!(preview_jobs -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     instances,
@@ -376,6 +396,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     lead_imports,
     job_failures,
     lead_import_chunks,
+    preview_jobs,
     lead_status_history,
     sessions,
     login_failures,

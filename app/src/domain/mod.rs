@@ -8,6 +8,7 @@ pub mod intake;
 pub mod lead;
 pub mod lead_import;
 pub mod messages;
+pub mod preview_job;
 pub mod setup;
 pub mod setup_view;
 pub mod status;

@@ -5,6 +5,7 @@ pub mod csv_file;
 pub mod lead_import;
 pub mod lease;
 pub mod planner;
+pub mod preview_jobs;
 pub mod task;
 pub mod uploads;
 pub mod worker;

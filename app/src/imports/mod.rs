@@ -19,10 +19,11 @@ use crate::components::{ErrorPage, hydrated};
 use crate::domain::lead_import::{
     ColumnUse, ImportCampaign, ImportForm, ImportPreview, ImportSetup, ImportSummary, guess_column_use,
 };
+use crate::domain::preview_job::PreviewProgress;
 use crate::error::AppError;
 use crate::rejections::UploadPreview;
-use crate::rejections::form::FilePreview;
-use server_fns::{lead_import_setup, preview_lead_import, start_lead_import};
+use crate::rejections::form::{FilePreview, PreviewRunning, poll_preview, queued};
+use server_fns::{lead_import_preview, lead_import_setup, start_lead_import, start_lead_import_preview};
 
 #[component]
 pub fn ImportLeadsPage() -> impl IntoView {
@@ -105,7 +106,8 @@ fn ImportForm(setup: ImportSetup) -> impl IntoView {
     let supplier = RwSignal::new(None::<i64>);
     let columns = RwSignal::new(Vec::<ColumnUse>::new());
     let apply_caps = RwSignal::new(false);
-    let preview = RwSignal::new(None::<ImportPreview>);
+    // The running or finished background preview; a new one (or a changed input) replaces it.
+    let preview = RwSignal::new(None::<PreviewProgress<ImportPreview>>);
     let error = RwSignal::new(None::<AppError>);
     let busy = RwSignal::new(false);
     let hydrated = hydrated();
@@ -194,8 +196,11 @@ fn ImportForm(setup: ImportSetup) -> impl IntoView {
                     Err(err) => error.set(Some(err)),
                 }
             } else {
-                match preview_lead_import(form).await {
-                    Ok(p) => preview.set(Some(p)),
+                match start_lead_import_preview(form).await {
+                    Ok(id) => {
+                        preview.set(Some(queued(id)));
+                        poll_preview(id, preview, error, lead_import_preview);
+                    }
                     Err(err) => error.set(Some(err)),
                 }
             }
@@ -340,7 +345,10 @@ fn ImportForm(setup: ImportSetup) -> impl IntoView {
                 <span role="status" class="busy">{move || busy.get().then_some("Working…")}</span>
             </div>
             <div aria-live="polite">
-                {move || preview.get().map(|p| view! { <PreviewPanel preview=p/> })}
+                {move || preview.get().map(|p| match p.result.clone() {
+                    Some(result) => view! { <PreviewPanel preview=result/> }.into_any(),
+                    None => view! { <PreviewRunning progress=p/> }.into_any(),
+                })}
             </div>
         </form>
     }

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 use crate::domain::lead_import::{ImportForm, ImportPreview, ImportSetup, ImportView};
+use crate::domain::preview_job::PreviewProgress;
 use crate::error::AppError;
 
 /// The import form's campaigns, suppliers and upload limit, and the latest imports.
@@ -24,19 +25,51 @@ pub async fn lead_import_setup() -> Result<ImportSetup, AppError> {
     .await
 }
 
-/// "Preview": what the import would do with the start of the file, writing nothing.
-#[server(endpoint = "preview_lead_import", input = Json)]
-pub async fn preview_lead_import(form: ImportForm) -> Result<ImportPreview, AppError> {
+/// "Preview": queues a background preview of what the import would do with the start of the
+/// file (writing nothing) and returns its id at once; poll it with [`lead_import_preview`]. The
+/// user's unfinished preview, if any, is cancelled: one preview per user at a time.
+#[server(endpoint = "start_lead_import_preview", input = Json)]
+pub async fn start_lead_import_preview(form: ImportForm) -> Result<i64, AppError> {
     crate::auth::access::guarded(async move {
         let state = crate::state::app_state()?;
         let user = crate::auth::access::require_owner().await?;
         let now = state.clock.now();
-        let storage = state.uploads.storage.clone();
-        state
-            .db_or(move |conn| -> Result<ImportPreview, AppError> {
-                Ok(crate::engine::lead_import::preview(conn, &storage, &user, &form, now)?)
-            })
-            .await
+        let upload_id = form.upload_id;
+        let request = crate::engine::preview_jobs::PreviewRequest::LeadImport(form);
+        let id =
+            state.db(move |conn| crate::engine::preview_jobs::start(conn, user.id, &request, now)).await?;
+        tracing::info!(preview_job = id, upload_id, "lead import preview queued");
+        Ok(id)
+    })
+    .await
+}
+
+/// A lead import preview's progress and, once done, the preview; its refusal as the error.
+/// "Not found" for another user's preview.
+#[server(endpoint = "lead_import_preview")]
+pub async fn lead_import_preview(id: i64) -> Result<PreviewProgress<ImportPreview>, AppError> {
+    crate::auth::access::guarded(async move {
+        let state = crate::state::app_state()?;
+        let user = crate::auth::access::require_owner().await?;
+        use crate::engine::preview_jobs::{self, KIND_LEAD_IMPORT, PreviewResult};
+        let job = state
+            .db(move |conn| preview_jobs::find(conn, user.id, id, KIND_LEAD_IMPORT))
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if let Some(failure) = job.failure() {
+            return Err(failure.app_error());
+        }
+        let result = match job.result()? {
+            Some(PreviewResult::LeadImport(p)) => Some(p),
+            _ => None,
+        };
+        Ok(PreviewProgress {
+            job_id: job.id,
+            status: job.status(),
+            rows_read: job.rows_read,
+            rows_total: job.rows_total,
+            result,
+        })
     })
     .await
 }

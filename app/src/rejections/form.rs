@@ -9,9 +9,15 @@ use super::model::{
     IdentifierChoice, Outcome, PreviewSummary, TaskForm, TaskOptions, UploadPreview, guess_identifier_column,
     guess_reason_column,
 };
-use super::server_fns::{RejectionCampaign, preview_rejection_task, start_rejection_task};
+use super::server_fns::{
+    RejectionCampaign, rejection_preview, start_rejection_preview, start_rejection_task,
+};
 use crate::components::hydrated;
+use crate::domain::preview_job::{PreviewProgress, PreviewStatus};
 use crate::error::AppError;
+
+/// How often a running preview is asked for its progress.
+const PREVIEW_POLL_MS: u64 = 300;
 
 // Only the browser uploads files; server rendering always shows the empty state.
 #[cfg_attr(not(feature = "hydrate"), expect(dead_code))]
@@ -91,7 +97,8 @@ pub fn RejectionForm(campaigns: Vec<RejectionCampaign>, max_upload_bytes: u64) -
     let limit = crate::domain::messages::megabytes(max_upload_bytes);
     let campaigns = StoredValue::new(campaigns);
     let inputs = Inputs::new();
-    let preview = RwSignal::new(None::<PreviewSummary>);
+    // The running or finished background preview; a new one (or a changed input) replaces it.
+    let preview = RwSignal::new(None::<PreviewProgress<PreviewSummary>>);
     let error = RwSignal::new(None::<AppError>);
     let busy = RwSignal::new(false);
     let hydrated = hydrated();
@@ -199,8 +206,11 @@ pub fn RejectionForm(campaigns: Vec<RejectionCampaign>, max_upload_bytes: u64) -
                     Err(err) => error.set(Some(err)),
                 }
             } else {
-                match preview_rejection_task(form).await {
-                    Ok(summary) => preview.set(Some(summary)),
+                match start_rejection_preview(form).await {
+                    Ok(id) => {
+                        preview.set(Some(queued(id)));
+                        poll_preview(id, preview, error, rejection_preview);
+                    }
                     Err(err) => error.set(Some(err)),
                 }
             }
@@ -369,9 +379,82 @@ pub fn RejectionForm(campaigns: Vec<RejectionCampaign>, max_upload_bytes: u64) -
                 <span role="status" class="busy">{move || busy.get().then_some("Working…")}</span>
             </div>
             <div aria-live="polite">
-                {move || preview.get().map(|p| view! { <PreviewPanel preview=p/> })}
+                {move || preview.get().map(|p| match p.result.clone() {
+                    Some(summary) => view! { <PreviewPanel preview=summary/> }.into_any(),
+                    None => view! { <PreviewRunning progress=p/> }.into_any(),
+                })}
             </div>
         </form>
+    }
+}
+
+/// A just-started preview, before its first poll.
+pub(crate) fn queued<T>(id: i64) -> PreviewProgress<T> {
+    PreviewProgress {
+        job_id: id,
+        status: PreviewStatus::Queued,
+        rows_read: 0,
+        rows_total: None,
+        result: None,
+    }
+}
+
+/// Asks for preview `id`'s progress until it ends, while it is still the one shown (a new
+/// preview or a changed input replaces it and this stops).
+/// `ask` is the page's poll server function.
+pub(crate) fn poll_preview<T, F, Fut>(
+    id: i64,
+    preview: RwSignal<Option<PreviewProgress<T>>>,
+    error: RwSignal<Option<AppError>>,
+    ask: F,
+) where
+    T: Clone + Send + Sync + 'static,
+    F: Fn(i64) -> Fut + Copy + 'static,
+    Fut: std::future::Future<Output = Result<PreviewProgress<T>, AppError>> + 'static,
+{
+    let current = move || preview.with_untracked(|p| p.as_ref().map(|p| p.job_id)) == Some(id);
+    set_timeout(
+        move || {
+            if !current() {
+                return;
+            }
+            leptos::task::spawn_local(async move {
+                let answer = ask(id).await;
+                if !current() {
+                    return;
+                }
+                match answer {
+                    Ok(p) if p.status == PreviewStatus::Cancelled => preview.set(None),
+                    Ok(p) => {
+                        let finished = p.status.is_finished();
+                        preview.set(Some(p));
+                        if !finished {
+                            poll_preview(id, preview, error, ask);
+                        }
+                    }
+                    Err(err) => {
+                        preview.set(None);
+                        error.set(Some(err));
+                    }
+                }
+            });
+        },
+        std::time::Duration::from_millis(PREVIEW_POLL_MS),
+    );
+}
+
+/// "Previewing… N rows read" while a background preview runs.
+#[component]
+pub(crate) fn PreviewRunning<T: 'static>(progress: PreviewProgress<T>) -> impl IntoView {
+    let value = progress.rows_total.map(|t| (progress.rows_read, t.max(1)));
+    view! {
+        <div class="card preview-progress" data-testid="preview-progress">
+            <p role="status">{progress.progress_text()}</p>
+            {match value {
+                Some((done, total)) => view! { <progress max=total.to_string() value=done.to_string()></progress> }.into_any(),
+                None => view! { <progress aria-label="Previewing"></progress> }.into_any(),
+            }}
+        </div>
     }
 }
 

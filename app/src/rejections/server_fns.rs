@@ -7,6 +7,7 @@ use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
 use super::model::{PreviewSummary, TaskForm, TaskSummary, TaskView};
+use crate::domain::preview_job::PreviewProgress;
 use crate::error::AppError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,38 +74,54 @@ pub async fn rejection_campaigns() -> Result<RejectionSetup, AppError> {
     .await
 }
 
-/// "Preview outcomes": what the task would do, without changing anything.
-#[server(endpoint = "preview_rejection_task", input = Json)]
-pub async fn preview_rejection_task(form: TaskForm) -> Result<PreviewSummary, AppError> {
+/// "Preview outcomes": queues a background preview of what the task would do (nothing changes)
+/// and returns its id at once; poll it with [`rejection_preview`]. The user's unfinished preview,
+/// if any, is cancelled: one preview per user at a time.
+#[server(endpoint = "start_rejection_preview", input = Json)]
+pub async fn start_rejection_preview(form: TaskForm) -> Result<i64, AppError> {
     crate::auth::access::guarded(async move {
         let state = crate::state::app_state()?;
         let user = crate::auth::access::require_reject_permission().await?;
-        let today = state.clock.now().date();
+        let now = state.clock.now();
         let req = ssr::task_request(&form, String::new())?;
-        let storage = state.uploads.storage.clone();
-        let upload_id = form.upload_id;
-        let outcome = state
-            .db_or(move |conn| -> Result<crate::engine::task::Preview, AppError> {
-                let upload = crate::engine::uploads::find_upload(conn, &user, upload_id)?
-                    .ok_or_else(|| AppError::invalid("file", crate::domain::messages::UPLOAD_GONE))?;
-                let path = storage
-                    .local_copy(conn, &upload.storage_key)
-                    .map_err(crate::engine::task::SubmitError::from)?;
-                Ok(crate::engine::task::preview(conn, &user, &req, &path, today)?)
-            })
-            .await?;
-        Ok(PreviewSummary {
-            rows: outcome.rows,
-            counts: outcome.counts,
-            reference_date: outcome.reference_date.to_string(),
-            window_start: outcome.window_start.to_string(),
-            max_rejection_days: i32::try_from((outcome.reference_date - outcome.window_start).num_days())
-                .unwrap_or(i32::MAX),
-            remaining_to_accept: form
-                .options
-                .move_remaining_to_accepted
-                .then_some(outcome.remaining_to_accept),
-            cap_units: form.options.count_towards_cap.then_some(outcome.cap_units),
+        let request = crate::engine::preview_jobs::PreviewRequest::Rejection(
+            crate::engine::preview_jobs::RejectionPreviewRequest::of(form.upload_id, &req),
+        );
+        let id =
+            state.db(move |conn| crate::engine::preview_jobs::start(conn, user.id, &request, now)).await?;
+        tracing::info!(preview_job = id, upload_id = form.upload_id, "rejection preview queued");
+        Ok(id)
+    })
+    .await
+}
+
+/// A rejection preview's progress and, once done, the summary the page shows; its refusal (the
+/// file-level checks) as the error. "Not found" for another user's preview.
+#[server(endpoint = "rejection_preview")]
+pub async fn rejection_preview(id: i64) -> Result<PreviewProgress<PreviewSummary>, AppError> {
+    crate::auth::access::guarded(async move {
+        let state = crate::state::app_state()?;
+        let user = crate::auth::access::require_reject_permission().await?;
+        use crate::engine::preview_jobs::{self, KIND_REJECTION, PreviewRequest, PreviewResult};
+        let job = state
+            .db(move |conn| preview_jobs::find(conn, user.id, id, KIND_REJECTION))
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if let Some(failure) = job.failure() {
+            return Err(failure.app_error());
+        }
+        let result = match (job.result()?, job.request()?) {
+            (Some(PreviewResult::Rejection(p)), PreviewRequest::Rejection(req)) => {
+                Some(ssr::summary(p.into(), req.options))
+            }
+            _ => None,
+        };
+        Ok(PreviewProgress {
+            job_id: job.id,
+            status: job.status(),
+            rows_read: job.rows_read,
+            rows_total: job.rows_total,
+            result,
         })
     })
     .await
@@ -164,10 +181,25 @@ pub async fn rejection_task_history() -> Result<Vec<TaskSummary>, AppError> {
 }
 
 #[cfg(feature = "ssr")]
-mod ssr {
-    use crate::engine::task::TaskRequest;
+pub(crate) mod ssr {
+    use crate::engine::task::{Preview, TaskRequest};
     use crate::error::AppError;
     use crate::rejections::TaskForm;
+    use crate::rejections::model::{PreviewSummary, TaskOptions};
+
+    /// The engine's preview as the page shows it (options 4 and 5 only when ticked).
+    pub fn summary(outcome: Preview, options: TaskOptions) -> PreviewSummary {
+        PreviewSummary {
+            rows: outcome.rows,
+            counts: outcome.counts,
+            reference_date: outcome.reference_date.to_string(),
+            window_start: outcome.window_start.to_string(),
+            max_rejection_days: i32::try_from((outcome.reference_date - outcome.window_start).num_days())
+                .unwrap_or(i32::MAX),
+            remaining_to_accept: options.move_remaining_to_accepted.then_some(outcome.remaining_to_accept),
+            cap_units: options.count_towards_cap.then_some(outcome.cap_units),
+        }
+    }
 
     /// The form as the engine takes it; `Invalid` names the field that is missing or malformed.
     pub fn task_request(form: &TaskForm, request_key: String) -> Result<TaskRequest, AppError> {

@@ -18,6 +18,7 @@ mod migration;
 mod options;
 mod outcomes;
 mod preview;
+mod preview_jobs;
 mod recovery;
 mod refusals;
 mod uploads;

@@ -222,6 +222,13 @@ async fn a_preview_answers_what_the_task_would_do_and_changes_nothing() {
 }
 
 async fn a_preview_answers_what_the_task_would_do_and_changes_nothing_on(app: TestApp) {
+    // The preview runs as a background job, on the server's preview workers.
+    let _previews = app.preview_workers(1);
+    let uploads = || -> i64 {
+        let mut conn = app.state.pool.get().expect("conn");
+        app::db::schema::uploads::table.count().get_result(&mut conn).expect("count")
+    };
+    let uploads_before = uploads();
     let key = key_of(&app, "client@sendback.test").await;
     let campaign = campaign_id(&app, "Home Insurance UK");
     let ids = app.fresh_leads(2);
@@ -240,6 +247,13 @@ async fn a_preview_answers_what_the_task_would_do_and_changes_nothing_on(app: Te
     assert_eq!(task_count(&app), 0);
     assert_eq!(app.stored_files(), 0);
     assert_eq!(lead_status(&app, ids[0]), "received");
+    // The worker's refusal is the synchronous preview's, with its code; no upload is kept.
+    let query = format!("campaign_id={campaign}&preview=true&reject_from=2099-01-01");
+    let r = post_file(&app, Some(&key), &query, None, &csv).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(json(&r)["error"]["code"], "INVALID_PARAMETER", "{}", r.body);
+    assert_eq!(app.stored_files(), 0);
+    assert_eq!(uploads(), uploads_before, "the previews' uploads are deleted");
 }
 
 #[tokio::test]

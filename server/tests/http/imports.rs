@@ -88,9 +88,16 @@ async fn an_owner_imports_leads_and_downloads_the_results() {
     let setup: Value = serde_json::from_str(&r.body).expect("json");
     let form = form(&setup, upload_id);
 
-    let r = app.call_json("preview_lead_import", form.clone(), &owner).await;
+    let previews = app.preview_workers(1);
+    let r = app.call_json("start_lead_import_preview", form.clone(), &owner).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let preview: Value = serde_json::from_str(&r.body).expect("json");
+    let job: i64 = r.body.parse().expect("job id");
+    let r = app.finished_preview("lead_import_preview", job, &owner).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    drop(previews);
+    let answer: Value = serde_json::from_str(&r.body).expect("json");
+    assert_eq!(answer["status"], "done", "{answer}");
+    let preview = &answer["result"];
     assert_eq!(
         (preview["rows"].as_i64(), preview["would_create"].as_i64(), preview["refused"].as_i64()),
         (Some(4), Some(2), Some(2)),

@@ -20,6 +20,7 @@ mod keys;
 mod login;
 mod pages;
 mod permissions;
+mod previews;
 mod reports;
 mod sessions;
 mod setup;

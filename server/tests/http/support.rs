@@ -314,6 +314,34 @@ impl TestApp {
             .expect("leads")
     }
 
+    /// Preview worker threads on this application's database, as `serve` starts them; they stop
+    /// when the handle is dropped (declare it after the app, so it drops first).
+    pub fn preview_workers(&self, n: usize) -> app::engine::preview_jobs::PreviewWorkers {
+        app::engine::preview_jobs::PreviewWorkers::start(
+            self.state.pool.clone(),
+            self.state.uploads.storage.clone(),
+            std::sync::Arc::new(self.clock.clone()),
+            n,
+        )
+    }
+
+    /// Polls a background preview (`rejection_preview`, `lead_import_preview`) until it ends:
+    /// its last answer (an error answer as it came).
+    pub async fn finished_preview(&self, poll: &str, id: i64, cookie: &str) -> Reply {
+        for _ in 0..600 {
+            let r = self.call(poll, &[("id", &id.to_string())], Some(cookie)).await;
+            if r.status != StatusCode::OK {
+                return r;
+            }
+            let v: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+            if matches!(v["status"].as_str(), Some("done" | "failed" | "cancelled")) {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("preview {id} did not end within 30 s");
+    }
+
     pub fn user_count(&self) -> i64 {
         let mut conn = self.state.pool.get().expect("conn");
         users::table.count().get_result(&mut conn).expect("count")

@@ -36,9 +36,16 @@ async fn an_upload_is_previewed_started_once_run_and_its_results_downloaded() {
         "identifier_column": "Lead ID", "reason_column": "Rejection Reason", "reject_from": "",
         "options": { "move_outside_to_accepted": false, "reject_affiliate_events": false,
                      "move_remaining_to_accepted": false, "count_towards_cap": false } } });
-    let r = app.call_json("preview_rejection_task", form.clone(), &client).await;
+    let previews = app.preview_workers(1);
+    let r = app.call_json("start_rejection_preview", form.clone(), &client).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let summary: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    let job: i64 = r.body.parse().expect("job id");
+    let r = app.finished_preview("rejection_preview", job, &client).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    drop(previews);
+    let answer: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    assert_eq!(answer["status"], "done", "{answer}");
+    let summary = &answer["result"];
     assert_eq!(summary["rows"], 2);
     assert_eq!(summary["counts"][0], serde_json::json!(["rejected", 2]));
     // Another user of the same instance cannot use the upload.

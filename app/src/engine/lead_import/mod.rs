@@ -9,7 +9,9 @@ mod submit;
 mod views;
 
 pub use run::{ImportRunner, claim_next};
-pub use submit::{ImportError, preview, submit};
+pub use submit::{
+    ImportError, ImportPreviewProgress, PREVIEW_MAX_ROWS, preview, preview_with_progress, submit,
+};
 pub use views::{import_setup, import_view, may_see, next_results_part, recent_imports, write_results_csv};
 
 /// Rows per batch (one transaction each).

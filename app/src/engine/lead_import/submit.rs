@@ -221,6 +221,22 @@ pub fn preview(
     form: &ImportForm,
     now: NaiveDateTime,
 ) -> Result<ImportPreview, ImportError> {
+    preview_with_progress(conn, storage, user, form, now, &mut |_, _| Ok(()))
+}
+
+/// Called after each batch with the connection and the rows read so far; an error stops the
+/// preview (a background preview: cancelled, or its worker stopping) and is returned.
+pub type ImportPreviewProgress<'a> = dyn FnMut(&mut DbConn, i64) -> Result<(), ImportError> + 'a;
+
+/// [`preview`], calling `progress` after every batch of rows.
+pub fn preview_with_progress(
+    conn: &mut DbConn,
+    storage: &Storage,
+    user: &UserContext,
+    form: &ImportForm,
+    now: NaiveDateTime,
+    progress: &mut ImportPreviewProgress<'_>,
+) -> Result<ImportPreview, ImportError> {
     let checked = check(conn, storage, user, form)?;
     let unreadable = |r: csv_file::FileRefusal| ImportError::refused("file", r.to_string());
     let mut reader = RowReader::open(
@@ -253,6 +269,7 @@ pub fn preview(
                 Decided::Refused { message, .. } => *reasons.entry(reason_kind(&message)).or_default() += 1,
             }
         }
+        progress(conn, result.rows)?;
         if result.rows >= PREVIEW_MAX_ROWS as i64 {
             result.more_rows = reader.next_row().map_err(unreadable)?.is_some();
             break;

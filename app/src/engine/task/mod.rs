@@ -19,7 +19,7 @@ mod submit;
 pub mod views;
 
 pub use claim::claim_next;
-pub use preview::{Preview, preview};
+pub use preview::{Preview, PreviewProgress, preview, preview_with_progress};
 pub use progress::{parse_changed, parse_counts};
 pub use results::{
     committed_result_rows, next_part, outcome_counts, result_rows, results_header, spreadsheet_safe,

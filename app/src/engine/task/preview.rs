@@ -57,6 +57,22 @@ pub fn preview(
     file: &Path,
     today: NaiveDate,
 ) -> Result<Preview, SubmitError> {
+    preview_with_progress(conn, user, req, file, today, &mut |_, _| Ok(()))
+}
+
+/// Called after each chunk with the connection and the rows read so far; an error stops the
+/// preview (a background preview: cancelled, or its worker stopping) and is returned.
+pub type PreviewProgress<'a> = dyn FnMut(&mut DbConn, i64) -> Result<(), SubmitError> + 'a;
+
+/// [`preview`], calling `progress` after every chunk of rows.
+pub fn preview_with_progress(
+    conn: &mut DbConn,
+    user: &UserContext,
+    req: &TaskRequest,
+    file: &Path,
+    today: NaiveDate,
+    progress: &mut PreviewProgress<'_>,
+) -> Result<Preview, SubmitError> {
     let v = validate(conn, user, req, file, today)?;
     let settings = PlanSettings {
         reference_date: req.reject_from.unwrap_or(today),
@@ -98,6 +114,7 @@ pub fn preview(
                 })
                 .count() as i64;
             tally.cap_units += cap_give_backs(&caps, &plan.release_caps_of).values().sum::<i64>();
+            progress(conn, tally.rows)?;
         }
         if at_end {
             break;

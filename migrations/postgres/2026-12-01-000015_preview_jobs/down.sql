@@ -1,0 +1,1 @@
+DROP TABLE preview_jobs;
