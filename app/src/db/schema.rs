@@ -236,6 +236,7 @@ diesel::table! {
         task_id -> BigInt,
         part -> BigInt,
         body -> Text,
+        packed -> Nullable<Binary>,
     }
 }
 
@@ -287,6 +288,7 @@ diesel::table! {
         import_id -> BigInt,
         chunk -> BigInt,
         body -> Text,
+        packed -> Nullable<Binary>,
     }
 }
 

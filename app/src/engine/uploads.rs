@@ -359,7 +359,7 @@ impl From<diesel::result::Error> for Prune {
 /// Uploads no task or lead import uses, received before `before`, are deleted with their parts
 /// and this server's copies (a user who chose a file and never started a task; an upload whose
 /// storing was interrupted). So are, when older than `before`: partial files (`.part`,
-/// `.fetch-…`) and copies of uploads deleted by another server. Returns how many uploads went.
+/// `.fetch-…`), temporary files of jobs a crash ended (`.tmp`) and copies of uploads deleted by another server. Returns how many uploads went.
 pub fn prune_unused_uploads(
     conn: &mut DbConn,
     storage: &Storage,
@@ -414,7 +414,8 @@ pub fn prune_unused_uploads(
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
-            let partial = name.ends_with(".part") || name.contains(".fetch-");
+            // `.tmp`: a running job's temporary file (engine/spill.rs) that a crash left behind.
+            let partial = name.ends_with(".part") || name.contains(".fetch-") || name.ends_with(".tmp");
             let orphan = !partial
                 && is_key(&name)
                 && uploads::table

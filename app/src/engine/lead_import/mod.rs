@@ -10,7 +10,7 @@ mod views;
 
 pub use run::{ImportRunner, claim_next};
 pub use submit::{ImportError, preview, submit};
-pub use views::{import_setup, import_view, may_see, recent_imports, write_results_csv};
+pub use views::{import_setup, import_view, may_see, next_results_part, recent_imports, write_results_csv};
 
 /// Rows per batch (one transaction each).
 pub const DEFAULT_BATCH_ROWS: usize = 5_000;

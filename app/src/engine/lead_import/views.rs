@@ -15,6 +15,7 @@ use crate::db::users::UserContext;
 use crate::db::{DbConn, DbError};
 use crate::domain::lead_import::{ImportCampaign, ImportField, ImportSummary, ImportView};
 use crate::domain::task::TaskStatus;
+use crate::engine::compact;
 
 /// Imports listed on the import page.
 pub const RECENT_IMPORTS: i64 = 20;
@@ -177,18 +178,29 @@ pub fn write_results_csv(conn: &mut DbConn, import_id: i64, mut out: impl Write)
     let failed = |source| DbError::File { what: "writing the results file", source };
     out.write_all(RESULTS_HEADER.as_bytes()).map_err(failed)?;
     let mut after = -1_i64;
-    while let Some((chunk, body)) = lead_import_chunks::table
-        .filter(lead_import_chunks::import_id.eq(import_id).and(lead_import_chunks::chunk.gt(after)))
-        .order(lead_import_chunks::chunk)
-        .select((lead_import_chunks::chunk, lead_import_chunks::body))
-        .first::<(i64, String)>(conn)
-        .optional()?
-    {
-        out.write_all(body.as_bytes()).map_err(failed)?;
+    while let Some((chunk, body)) = next_results_part(conn, import_id, after)? {
+        out.write_all(&body).map_err(failed)?;
         after = chunk;
     }
     out.flush().map_err(failed)?;
     Ok(())
+}
+
+/// The part of an import's results file (a committed batch's records) after part `after`
+/// (start with -1): its number and its CSV records, or `None` past the last. The one reader of
+/// stored parts (compressed, or text stored before compression).
+pub fn next_results_part(
+    conn: &mut DbConn,
+    import_id: i64,
+    after: i64,
+) -> Result<Option<(i64, Vec<u8>)>, DbError> {
+    let part: Option<(i64, String, Option<Vec<u8>>)> = lead_import_chunks::table
+        .filter(lead_import_chunks::import_id.eq(import_id).and(lead_import_chunks::chunk.gt(after)))
+        .order(lead_import_chunks::chunk)
+        .select((lead_import_chunks::chunk, lead_import_chunks::body, lead_import_chunks::packed))
+        .first(conn)
+        .optional()?;
+    part.map(|(chunk, body, packed)| Ok((chunk, compact::unpack(body, packed)?))).transpose()
 }
 
 /// Suppliers as (id, name).

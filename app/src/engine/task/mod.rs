@@ -21,7 +21,9 @@ pub mod views;
 pub use claim::claim_next;
 pub use preview::{Preview, preview};
 pub use progress::{parse_changed, parse_counts};
-pub use results::{committed_result_rows, outcome_counts, result_rows, spreadsheet_safe, write_results_csv};
+pub use results::{
+    committed_result_rows, next_part, outcome_counts, result_rows, spreadsheet_safe, write_results_csv,
+};
 pub use run::{RunEnd, RunLimits, Runner, fail};
 pub use submit::{
     ReceivedFile, SubmitError, Submitted, TaskRequest, field_by_key, field_label_and_kind, submit_file,
