@@ -39,9 +39,14 @@ pub struct BenchArgs {
     #[arg(long)]
     pub reuse: bool,
     /// Rounds of (the shell, the Lead ID task), each on a fresh copy of the database; the
-    /// median ratio is printed at the end.
+    /// median ratio is printed at the end. 0: none (with `--sizes`, only the memory rounds).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Memory rounds (issue 16): after the ratio rounds, a Lead ID task of each of these many
+    /// rows (e.g. `1000000,5000000,10000000`), each on a fresh copy of the database, printing
+    /// its time and peak RSS. Rows past the campaign's leads name leads that do not exist.
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Vec<usize>,
     /// Internal: run one task in this process and print its figures.
     #[arg(long, hide = true)]
     pub run_task: Option<i64>,
@@ -64,6 +69,11 @@ pub fn main(args: BenchArgs, database: &crate::config::DatabaseArgs) -> anyhow::
     let campaign_ids = prepare_database(&args, &db_path, &pristine)?;
     let (ids_file, email_file) = write_files(&args, campaign_ids)?;
     lead_id_rounds(&args, &db_path, &pristine, &ids_file)?;
+    memory_rounds(&args, &db_path, &pristine)?;
+    if !args.sizes.is_empty() {
+        // The email task on a fresh copy too (the rounds above changed their copy).
+        copy_synced(&pristine, &db_path)?;
+    }
     let url = sqlite_url(&db_path);
     let email_task = submit(&url, &args.dir, &email_file, Some("email"))?;
     let (secs, rss, rows) = child_run(&url, &args.dir, email_task, args.batch_rows)?;
@@ -133,11 +143,66 @@ pub(crate) fn write_files(args: &BenchArgs, campaign_ids: Vec<i64>) -> anyhow::R
     {
         let mut w = std::io::BufWriter::new(std::fs::File::create(&email_file)?);
         writeln!(w, "email,reason")?;
-        for (i, id) in ids.iter().skip(args.rows).take(args.email_rows).enumerate() {
+        // Past the campaign's leads, emails no lead has (`not_found`).
+        let past = (0_i64..).map(|k| NO_LEAD_IDS + k);
+        for (i, id) in ids.iter().skip(args.rows).copied().chain(past).take(args.email_rows).enumerate() {
             writeln!(w, "User{}@Example.com,{}", id - 1_000_000, reasons[i % reasons.len()])?;
         }
     }
     Ok((ids_file, email_file))
+}
+
+/// Lead ids from here on name no lead of the bench database.
+const NO_LEAD_IDS: i64 = 100_000_000;
+
+/// A Lead ID file of `rows` rows: the campaign's leads in random order, then ids no lead has.
+fn write_sized_file(dir: &Path, campaign_ids: &[i64], rows: usize) -> anyhow::Result<PathBuf> {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(16);
+    let mut ids = campaign_ids.to_vec();
+    ids.shuffle(&mut rng);
+    let path = dir.join(format!("reject-{rows}-lead-ids.csv"));
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    writeln!(w, "Lead ID,Rejection Reason")?;
+    let past = (0_i64..).map(|k| NO_LEAD_IDS + k);
+    for id in ids.into_iter().chain(past).take(rows) {
+        writeln!(w, "{id},Wrong number")?;
+    }
+    w.flush()?;
+    Ok(path)
+}
+
+/// The memory rounds (`--sizes`): a Lead ID task per size on a fresh copy of the database;
+/// prints each one's time and peak RSS.
+fn memory_rounds(args: &BenchArgs, db_path: &Path, pristine: &Path) -> anyhow::Result<()> {
+    if args.sizes.is_empty() {
+        return Ok(());
+    }
+    copy_synced(pristine, db_path)?;
+    let campaign_ids: Vec<i64> = {
+        let pool = db::connect(&sqlite_url(db_path), 2)?;
+        let mut conn = pool.get()?;
+        use app::db::schema::leads;
+        leads::table
+            .filter(leads::campaign_id.eq(1_i64))
+            .select(leads::id)
+            .order(leads::id)
+            .load(&mut conn)?
+    };
+    for &rows in &args.sizes {
+        let file = write_sized_file(&args.dir, &campaign_ids, rows)?;
+        let size_mb = std::fs::metadata(&file)?.len() as f64 / 1e6;
+        copy_synced(pristine, db_path)?;
+        let url = sqlite_url(db_path);
+        let task = submit(&url, &args.dir, &file, None)?;
+        let (secs, rss, done) = child_run(&url, &args.dir, task, args.batch_rows)?;
+        println!(
+            "memory: {rows} Lead ID rows ({size_mb:.0} MB file), all options: {done} rows in {secs:.1} s = {:.0} rows/s, peak RSS {:.0} MB",
+            done as f64 / secs,
+            rss as f64 / 1024.0
+        );
+        let _ = std::fs::remove_file(&file);
+    }
+    Ok(())
 }
 
 /// The rounds of the Lead ID task against the sqlite3 shell; prints each and the median ratio.
@@ -145,7 +210,7 @@ fn lead_id_rounds(args: &BenchArgs, db_path: &Path, pristine: &Path, ids_file: &
     // Each round: the sqlite3 shell on one fresh copy of the database, then the task on another.
     // Both copies are flushed to disk first, so neither run pays for the other's copy.
     let mut ratios = Vec::new();
-    for round in 1..=args.rounds.max(1) {
+    for round in 1..=args.rounds {
         let baseline_db = args.dir.join("baseline.db");
         copy_synced(pristine, &baseline_db)?;
         copy_synced(pristine, db_path)?;

@@ -237,6 +237,7 @@ diesel::table! {
         task_id -> BigInt,
         part -> BigInt,
         body -> Text,
+        packed -> Nullable<Binary>,
     }
 }
 
@@ -288,6 +289,7 @@ diesel::table! {
         import_id -> BigInt,
         chunk -> BigInt,
         body -> Text,
+        packed -> Nullable<Binary>,
     }
 }
 

@@ -313,16 +313,25 @@ fn megabytes(bytes: u64) -> String {
 }
 
 /// The bytes instance `instance_id` keeps: its uploads whose files have not been deleted, and
-/// its rejection tasks' results files.
+/// the results files of its rejection tasks and lead imports (as stored, compressed).
 pub fn storage_used(conn: &mut DbConn, instance_id: i64) -> Result<u64, DbError> {
     #[derive(QueryableByName)]
     struct Total {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
+    // Results are stored compressed (`packed`); `body` holds only parts stored before that.
     let total: Total = diesel::sql_query(
-        "SELECT CAST(COALESCE((SELECT SUM(size_bytes) FROM uploads \
-           WHERE instance_id = $1 AND deleted_at IS NULL), 0) AS BIGINT) AS n",
+        "SELECT CAST(\
+           COALESCE((SELECT SUM(size_bytes) FROM uploads \
+             WHERE instance_id = $1 AND deleted_at IS NULL), 0) \
+         + COALESCE((SELECT SUM(COALESCE(LENGTH(r.packed), 0) + LENGTH(r.body)) \
+             FROM rejection_task_results r JOIN rejection_tasks t ON t.id = r.task_id \
+             WHERE t.instance_id = $1), 0) \
+         + COALESCE((SELECT SUM(COALESCE(LENGTH(c.packed), 0) + LENGTH(c.body)) \
+             FROM lead_import_chunks c JOIN lead_imports i ON i.id = c.import_id \
+             WHERE i.instance_id = $1), 0) \
+         AS BIGINT) AS n",
     )
     .bind::<diesel::sql_types::BigInt, _>(instance_id)
     .get_result(conn)?;
@@ -552,7 +561,7 @@ impl From<diesel::result::Error> for Prune {
 /// Uploads no task or lead import uses, received before `before`, are deleted with their parts
 /// and this server's copies (a user who chose a file and never started a task; an upload whose
 /// storing was interrupted). So are, when older than `before`: partial files (`.part`,
-/// `.fetch-…`) and copies of uploads deleted by another server. Returns how many uploads went.
+/// `.fetch-…`), temporary files of jobs a crash ended (`.tmp`) and copies of uploads deleted by another server. Returns how many uploads went.
 pub fn prune_unused_uploads(
     conn: &mut DbConn,
     storage: &Storage,
@@ -607,7 +616,8 @@ pub fn prune_unused_uploads(
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
-            let partial = name.ends_with(".part") || name.contains(".fetch-");
+            // `.tmp`: a running job's temporary file (engine/spill.rs) that a crash left behind.
+            let partial = name.ends_with(".part") || name.contains(".fetch-") || name.ends_with(".tmp");
             let orphan = !partial
                 && is_key(&name)
                 && uploads::table

@@ -21,6 +21,8 @@ pub struct Worker {
     pub clock: SharedClock,
     pub id: String,
     pub batch_rows: usize,
+    /// The most memory a task's pass 1 keeps in one sorted run (`engine::spill`).
+    pub run_bytes: usize,
     /// When a silent worker's job is taken over; how many identical failures fail a job.
     pub lease: LeaseSettings,
     stop: Arc<AtomicBool>,
@@ -35,6 +37,7 @@ impl Worker {
             clock,
             id,
             batch_rows: task::DEFAULT_BATCH_ROWS,
+            run_bytes: super::spill::DEFAULT_RUN_BYTES,
             lease: LeaseSettings::default(),
             stop: Arc::new(AtomicBool::new(false)),
         }
@@ -58,6 +61,7 @@ impl Worker {
             clock: &*self.clock,
             stop: Some(&self.stop),
             lost: Some(heartbeat.lost()),
+            run_bytes: self.run_bytes,
         };
         let ran = catch_panic(|| runner.run(&mut conn, task_id, limits));
         drop(heartbeat);
@@ -72,7 +76,9 @@ impl Worker {
                     &error,
                     self.lease,
                     self.clock.now(),
-                    |conn, reason| task::fail(conn, task_id, &self.id, &*self.clock, reason).map(|_| ()),
+                    |conn, reason| {
+                        task::fail(conn, task_id, &self.id, &*self.clock, &self.storage, reason).map(|_| ())
+                    },
                 )?;
                 tracing::error!(task_id, %error, ?after, "rejection task run ended in an error");
                 ended_by_failure(&after)

@@ -120,6 +120,7 @@ fn a_worker_that_lost_its_task_writes_nothing() {
             clock: &env.clock,
             stop: None,
             lost: None,
+            run_bytes: app::engine::spill::DEFAULT_RUN_BYTES,
         };
         let end = runner.run(&mut env.conn(), task, RunLimits::default()).expect("run");
         assert_eq!(end, RunEnd::Stopped, "{label}");

@@ -50,13 +50,14 @@ fn outcome_rows_of_the_previous_version_are_migrated() {
         assert_eq!(committed.len(), 1, "{label}");
 
         // Back to the schema before the results migration (6; 7, the instance set-up, 8, intake
-        // keys, 9 lead imports, 10 API key names, 11 the uploads' parts, 12 job failures, 14 upload
-        // retention and 15 preview jobs come after it), with the outcome rows as that version
-        // stored them. 11's down drops the parts, so task B resumes below from the local copy, as
-        // an upload of an earlier version does.
+        // keys, 9 lead imports, 10 API key names, 11 the uploads' parts, 12 job failures, 13
+        // compressed results, 14 upload retention and 15 preview jobs come after it), with the
+        // outcome rows as that version stored them. 11's down drops the parts, so task B resumes
+        // below from the local copy, as an upload of an earlier version does.
         let mut conn = env.conn();
         app::db::revert_last_migration(&mut conn).expect("revert 15");
         app::db::revert_last_migration(&mut conn).expect("revert 14");
+        app::db::revert_last_migration(&mut conn).expect("revert 13");
         app::db::revert_last_migration(&mut conn).expect("revert 12");
         app::db::revert_last_migration(&mut conn).expect("revert 11");
         app::db::revert_last_migration(&mut conn).expect("revert 10");

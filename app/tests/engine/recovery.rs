@@ -61,3 +61,91 @@ fn a_task_stopped_mid_way_resumes_to_the_same_end_state() {
         assert_eq!(snapshot(&mut crashed.conn()), snapshot(&mut clean.conn()), "{label}: same end state");
     }
 }
+
+/// The email of a lead (its `email` field's stored value).
+fn email_of(env: &Env, lead: i64, field: i64) -> String {
+    lead_values::table
+        .filter(lead_values::lead_id.eq(lead).and(lead_values::field_id.eq(field)))
+        .select(lead_values::value)
+        .first(&mut env.conn())
+        .expect("email")
+}
+
+#[test]
+fn tiny_sorted_runs_give_the_same_end_state_and_results_as_one_run() {
+    let pairs: Vec<(TestDb, TestDb)> = {
+        let mut v = vec![(TestDb::sqlite(), TestDb::sqlite())];
+        if let (Some(a), Some(b)) = (TestDb::postgres(), TestDb::postgres()) {
+            v.push((a, b));
+        }
+        v
+    };
+    for (a, b) in pairs {
+        let label = a.label;
+        let (tiny, whole) = (Env::new(a), Env::new(b));
+        // A Lead ID file (repeated ids, unknown and invalid rows), then an email file (the same
+        // address in another case, an unknown address twice, an invalid one).
+        let tasks = |env: &Env, run_bytes: usize, crash: bool| -> Vec<i64> {
+            let inside = env.leads_where("Home Insurance UK", "received", 0, 6, 30);
+            let outside = env.leads_where("Home Insurance UK", "received", 8, 40, 5);
+            let mut rows: Vec<(String, &str)> = Vec::new();
+            for (i, id) in inside.iter().enumerate().take(20) {
+                rows.push((id.to_string(), "Bad"));
+                if i % 4 == 0 {
+                    rows.push((inside[i / 2].to_string(), "again"));
+                }
+            }
+            rows.extend(outside.iter().map(|id| (id.to_string(), "Old")));
+            rows.push(("999999999".into(), "unknown"));
+            rows.push(("x".into(), "invalid"));
+            rows.push((inside[0].to_string(), "last"));
+            let mut req =
+                env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
+            req.options = TaskOptions::ALL_ON;
+            let t1 = env.submit(&req, &env.file("ids.csv", &lead_id_csv(&rows))).expect("submit");
+            let email = env.field("Home Insurance UK", "email");
+            let mut csv = String::from("email,reason\n");
+            for (i, id) in inside.iter().enumerate().skip(20) {
+                let address = email_of(env, *id, email);
+                csv.push_str(&format!("{address},Bad\n"));
+                if i % 3 == 0 {
+                    csv.push_str(&format!("  {},dup\n", address.to_uppercase()));
+                    csv.push_str("nobody@example.com,unknown\n");
+                }
+            }
+            csv.push_str("not an email,invalid\n");
+            let mut req = env.request("Home Insurance UK", IdentifierChoice::Field(email), "email", "reason");
+            req.options = TaskOptions::ALL_ON;
+            let t2 = env.submit(&req, &env.file("emails.csv", csv.as_bytes())).expect("submit");
+            for _ in [t1, t2] {
+                let mut worker = env.worker(7);
+                worker.run_bytes = run_bytes;
+                if crash {
+                    let (_, end) =
+                        worker.run_one(RunLimits { max_batches: Some(1) }).expect("run").expect("task");
+                    assert_eq!(end, RunEnd::Stopped);
+                    env.clock.advance(TimeDelta::seconds(31));
+                }
+                let (_, end) = worker.run_one(RunLimits::default()).expect("run").expect("task");
+                assert_eq!(end, RunEnd::Completed, "{label}");
+            }
+            vec![t1, t2]
+        };
+        // Three slots a run: every sort spills many runs to disk (and a crash resumes).
+        let small = tasks(&tiny, 3 * 64, true);
+        let big = tasks(&whole, app::engine::spill::DEFAULT_RUN_BYTES, false);
+        assert_eq!(small, big);
+        for t in small {
+            assert_eq!(tiny.results_csv(t), whole.results_csv(t), "{label}: task {t}'s results");
+            assert_eq!(tiny.counts(t), whole.counts(t), "{label}");
+        }
+        assert!(whole.counts(big[1]).get("duplicate_in_file").is_some_and(|n| *n > 3), "{label}");
+        assert_eq!(snapshot(&mut tiny.conn()), snapshot(&mut whole.conn()), "{label}: same end state");
+        let left: Vec<_> = std::fs::read_dir(tiny.storage().dir)
+            .expect("dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{label}: temporary files are deleted: {left:?}");
+    }
+}

@@ -21,6 +21,7 @@ use crate::db::{DbConn, DbError, write_transaction};
 use crate::domain::intake::FieldDef;
 use crate::domain::lead_import::{Layout, PlannedLead, plan_row};
 use crate::domain::status::LeadStatus;
+use crate::engine::compact;
 use crate::engine::csv_file::{FileRefusal, RowReader};
 use crate::engine::lease::{self, Job};
 use crate::engine::task::{RunEnd, spreadsheet_safe};
@@ -574,7 +575,8 @@ impl ImportRunner<'_> {
             .values((
                 lead_import_chunks::import_id.eq(import.id),
                 lead_import_chunks::chunk.eq(chunk),
-                lead_import_chunks::body.eq(String::from_utf8_lossy(&body).into_owned()),
+                lead_import_chunks::body.eq(""),
+                lead_import_chunks::packed.eq(Some(compact::pack(&body)?)),
             ))
             .execute(conn)?;
         let refused = i64::try_from(n_rows - n_leads).unwrap_or(i64::MAX);

@@ -15,6 +15,7 @@ use crate::db::users::UserContext;
 use crate::db::{DbConn, DbError};
 use crate::domain::lead_import::{ImportCampaign, ImportField, ImportSummary, ImportView};
 use crate::domain::task::TaskStatus;
+use crate::engine::compact;
 
 /// Imports listed on the import page.
 pub const RECENT_IMPORTS: i64 = 20;
@@ -185,21 +186,21 @@ pub fn write_results_csv(conn: &mut DbConn, import_id: i64, mut out: impl Write)
     Ok(())
 }
 
-/// The part of an import's results file (a committed batch's records) that follows part
-/// `after` (`-1`: the first), without the header; `None` past the last. The download takes a
-/// connection for each part and gives it back before sending the part.
+/// The part of an import's results file (a committed batch's records) after part `after`
+/// (start with -1): its number and its CSV records, or `None` past the last. The one reader of
+/// stored parts (compressed, or text stored before compression).
 pub fn next_results_part(
     conn: &mut DbConn,
     import_id: i64,
     after: i64,
 ) -> Result<Option<(i64, Vec<u8>)>, DbError> {
-    let part = lead_import_chunks::table
+    let part: Option<(i64, String, Option<Vec<u8>>)> = lead_import_chunks::table
         .filter(lead_import_chunks::import_id.eq(import_id).and(lead_import_chunks::chunk.gt(after)))
         .order(lead_import_chunks::chunk)
-        .select((lead_import_chunks::chunk, lead_import_chunks::body))
-        .first::<(i64, String)>(conn)
+        .select((lead_import_chunks::chunk, lead_import_chunks::body, lead_import_chunks::packed))
+        .first(conn)
         .optional()?;
-    Ok(part.map(|(n, body)| (n, body.into_bytes())))
+    part.map(|(chunk, body, packed)| Ok((chunk, compact::unpack(body, packed)?))).transpose()
 }
 
 /// Suppliers as (id, name).

@@ -2,9 +2,13 @@
 //! as one chunk (its part of the task's cursor); when the rows are done the chunks are merged
 //! in file order into the results file, stored in parts of about 1 MB; the download streams
 //! the header and the parts. Cells a spreadsheet would run as formulas are neutralised.
+//! The merge streams (the chunks are copied to a temporary file and read back through small
+//! buffers), so its memory does not grow with the task; parts are stored compressed
+//! (engine/compact.rs) and every reader goes through [`next_part`].
 
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::BinaryHeap;
 use std::io::Write;
+use std::path::Path;
 
 use diesel::prelude::*;
 
@@ -12,10 +16,14 @@ use super::claim::{holds_claim, set_phase_unchecked};
 use crate::db::schema::{rejection_task_chunks, rejection_task_results};
 use crate::db::{DbConn, DbError, write_transaction};
 use crate::domain::task::{Outcome, TaskPhase};
+use crate::engine::compact;
 use crate::engine::planner::RowResult;
+use crate::engine::spill::{LineSet, RangeReader, TempFile};
 
-/// The results file is stored in parts of about this many bytes.
+/// The results file is stored in parts of about this many bytes (before compression).
 const RESULT_PART_BYTES: usize = 1 << 20;
+/// Each chunk's read buffer while merging (a 256 MB file of short ids makes ~6,000 chunks).
+const MERGE_BUFFER_BYTES: usize = 4096;
 
 fn results_writer<W: Write>(out: W) -> csv::Writer<W> {
     csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Always).from_writer(out)
@@ -95,10 +103,13 @@ fn for_each_chunk_record(
 }
 
 /// The rows whose outcomes a task has committed (in its chunks), and the next chunk's number.
-pub(super) fn committed_rows(conn: &mut DbConn, task_id: i64) -> Result<(HashSet<u64>, i64), DbError> {
-    let mut rows = HashSet::new();
+/// A bit per line (at most 32 MB for the largest file), not a set of every row.
+pub(super) fn committed_rows(conn: &mut DbConn, task_id: i64) -> Result<(LineSet, i64), DbError> {
+    let mut rows = LineSet::default();
     let next = for_each_chunk_record(conn, task_id, |record| {
-        rows.extend(record_row(record));
+        if let Some(row) = record_row(record) {
+            rows.insert(row);
+        }
         Ok(())
     })?;
     Ok((rows, next))
@@ -130,6 +141,7 @@ pub(super) fn finish_results(
     worker_id: &str,
     now: &dyn Fn() -> chrono::NaiveDateTime,
     next_phase: TaskPhase,
+    tmp_dir: &Path,
 ) -> Result<bool, DbError> {
     let cleared = write_transaction(conn, |conn| {
         if !holds_claim(conn, task_id, worker_id, now())? {
@@ -142,15 +154,39 @@ pub(super) fn finish_results(
     if !cleared {
         return Ok(false);
     }
-    let bodies: Vec<String> = rejection_task_chunks::table
+    // The chunks, one at a time, into a temporary file; each is then read back through a
+    // small buffer of its own, so the merge's memory does not grow with the task.
+    let chunks: Vec<i64> = rejection_task_chunks::table
         .filter(rejection_task_chunks::task_id.eq(task_id))
-        .select(rejection_task_chunks::body)
+        .select(rejection_task_chunks::chunk)
         .order(rejection_task_chunks::chunk)
         .load(conn)?;
+    let file_failed = |source| DbError::File { what: "merging the results file", source };
+    let copy = TempFile::new(tmp_dir).map_err(file_failed)?;
+    let mut ranges: Vec<(u64, u64)> = Vec::with_capacity(chunks.len());
+    {
+        let mut out = std::io::BufWriter::new(copy.file());
+        let mut end = 0_u64;
+        for &chunk in &chunks {
+            let body: String = rejection_task_chunks::table
+                .find((task_id, chunk))
+                .select(rejection_task_chunks::body)
+                .first(conn)?;
+            out.write_all(body.as_bytes()).map_err(file_failed)?;
+            ranges.push((end, end + body.len() as u64));
+            end += body.len() as u64;
+        }
+        out.flush().map_err(file_failed)?;
+    }
     // A k-way merge: each chunk is sorted by row number, and row numbers are unique.
-    let mut readers: Vec<csv::Reader<&[u8]>> = bodies
+    let mut readers: Vec<csv::Reader<RangeReader<'_>>> = ranges
         .iter()
-        .map(|b| csv::ReaderBuilder::new().has_headers(false).from_reader(b.as_bytes()))
+        .map(|&(start, end)| {
+            csv::ReaderBuilder::new()
+                .has_headers(false)
+                .buffer_capacity(MERGE_BUFFER_BYTES)
+                .from_reader(RangeReader::new(&copy, start, end))
+        })
         .collect();
     let mut current: Vec<csv::ByteRecord> = vec![csv::ByteRecord::new(); readers.len()];
     let mut heap = BinaryHeap::new();
@@ -162,12 +198,12 @@ pub(super) fn finish_results(
     let mut part = 0_i64;
     let mut w = results_writer(Vec::with_capacity(RESULT_PART_BYTES + 64 * 1024));
     let store = |conn: &mut DbConn, body: Vec<u8>, part: i64| -> Result<(), DbError> {
-        let body = String::from_utf8(body).map_err(csv_failed)?;
         diesel::insert_into(rejection_task_results::table)
             .values((
                 rejection_task_results::task_id.eq(task_id),
                 rejection_task_results::part.eq(part),
-                rejection_task_results::body.eq(body),
+                rejection_task_results::body.eq(""),
+                rejection_task_results::packed.eq(Some(compact::pack(&body)?)),
             ))
             .execute(conn)?;
         Ok(())
@@ -196,7 +232,7 @@ pub(super) fn finish_results(
     }
     let last = w.into_inner().map_err(csv_failed)?;
     drop(readers);
-    drop(bodies);
+    drop(copy);
     write_transaction(conn, |conn| {
         if !holds_claim(conn, task_id, worker_id, now())? {
             return Ok(false);
@@ -216,7 +252,7 @@ pub fn outcome_counts(conn: &mut DbConn, task_id: i64) -> Result<Vec<(Outcome, i
     let mut counts: Vec<(Outcome, i64)> = Outcome::ALL.iter().map(|o| (*o, 0)).collect();
     let mut record = csv::ByteRecord::new();
     for_each_part(conn, task_id, |body| {
-        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(body.as_bytes());
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(body);
         while reader.read_byte_record(&mut record).map_err(csv_failed)? {
             if let Some(slot) = counts.iter_mut().find(|(o, _)| Some(o.as_str().as_bytes()) == record.get(3))
             {
@@ -228,32 +264,32 @@ pub fn outcome_counts(conn: &mut DbConn, task_id: i64) -> Result<Vec<(Outcome, i
     Ok(counts)
 }
 
+/// The part of a task's results file after part `after` (start with -1): its number and its
+/// CSV records, or `None` past the last. The one reader of stored parts (compressed, or text
+/// stored before compression).
+pub fn next_part(conn: &mut DbConn, task_id: i64, after: i64) -> Result<Option<(i64, Vec<u8>)>, DbError> {
+    let part: Option<(i64, String, Option<Vec<u8>>)> = rejection_task_results::table
+        .filter(rejection_task_results::task_id.eq(task_id).and(rejection_task_results::part.gt(after)))
+        .select((rejection_task_results::part, rejection_task_results::body, rejection_task_results::packed))
+        .order(rejection_task_results::part)
+        .first(conn)
+        .optional()?;
+    part.map(|(part, body, packed)| Ok((part, compact::unpack(body, packed)?))).transpose()
+}
+
 /// Calls `each` with every part of a task's results file, in order (one part in memory at a
 /// time).
 fn for_each_part(
     conn: &mut DbConn,
     task_id: i64,
-    mut each: impl FnMut(&str) -> Result<(), DbError>,
+    mut each: impl FnMut(&[u8]) -> Result<(), DbError>,
 ) -> Result<(), DbError> {
     let mut after = -1_i64;
     while let Some((part, body)) = next_part(conn, task_id, after)? {
-        each(std::str::from_utf8(&body).map_err(csv_failed)?)?;
+        each(&body)?;
         after = part;
     }
     Ok(())
-}
-
-/// The part of a task's results file that follows part `after` (`-1`: the first), as CSV
-/// records without the header; `None` past the last. The one place parts are read: a download
-/// takes a connection for each part and gives it back before sending the part.
-pub fn next_part(conn: &mut DbConn, task_id: i64, after: i64) -> Result<Option<(i64, Vec<u8>)>, DbError> {
-    let part = rejection_task_results::table
-        .filter(rejection_task_results::task_id.eq(task_id).and(rejection_task_results::part.gt(after)))
-        .select((rejection_task_results::part, rejection_task_results::body))
-        .order(rejection_task_results::part)
-        .first::<(i64, String)>(conn)
-        .optional()?;
-    Ok(part.map(|(n, body)| (n, body.into_bytes())))
 }
 
 /// The header line of a results file.
@@ -287,7 +323,7 @@ pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
 /// Writes the results CSV of a task: the header, then one line per input row, in file order.
 pub fn write_results_csv(conn: &mut DbConn, task_id: i64, mut out: impl Write) -> Result<(), DbError> {
     out.write_all(&results_header()).map_err(csv_failed)?;
-    for_each_part(conn, task_id, |body| out.write_all(body.as_bytes()).map_err(csv_failed))?;
+    for_each_part(conn, task_id, |body| out.write_all(body).map_err(csv_failed))?;
     out.flush().map_err(csv_failed)?;
     Ok(())
 }

@@ -82,6 +82,8 @@ pub struct Runner<'a> {
     pub stop: Option<&'a AtomicBool>,
     /// Set by the run's heartbeat when another worker has taken the task over: stop at once.
     pub lost: Option<&'a AtomicBool>,
+    /// The most memory pass 1's sorted runs take (`engine::spill`); more spills to disk.
+    pub run_bytes: usize,
 }
 
 impl Runner<'_> {
@@ -115,11 +117,13 @@ impl Runner<'_> {
             } else {
                 RunEnd::Stopped
             }),
-            Err(Halt::Fail(reason)) => Ok(if fail(conn, task_id, self.worker_id, self.clock, &reason)? {
-                RunEnd::Failed
-            } else {
-                RunEnd::Stopped
-            }),
+            Err(Halt::Fail(reason)) => {
+                Ok(if fail(conn, task_id, self.worker_id, self.clock, self.storage, &reason)? {
+                    RunEnd::Failed
+                } else {
+                    RunEnd::Stopped
+                })
+            }
             Err(Halt::Stop) => Ok(RunEnd::Stopped),
             Err(Halt::Db(e)) => Err(e),
         }
@@ -139,7 +143,10 @@ impl Runner<'_> {
         if phase == TaskPhase::Results {
             phase = TaskPhase::after_results(task.options());
             let now = || self.clock.now();
-            if !timed(|t| &mut t.results, || finish_results(conn, task.id, self.worker_id, &now, phase))? {
+            if !timed(
+                |t| &mut t.results,
+                || finish_results(conn, task.id, self.worker_id, &now, phase, &self.storage.dir),
+            )? {
                 return Err(Halt::Stop);
             }
         }
@@ -186,7 +193,10 @@ impl Runner<'_> {
         path: &Path,
         limits: RunLimits,
     ) -> Result<(), Halt> {
-        let pass1 = timed(|t| &mut t.read, || pass1::read_file(conn, task, setup, path))?;
+        let mut pass1 = timed(
+            |t| &mut t.read,
+            || pass1::read_file(conn, task, setup, path, &self.storage.dir, self.run_bytes),
+        )?;
         if task.rows_total.is_none() {
             diesel::update(
                 rejection_tasks::table
@@ -194,20 +204,26 @@ impl Runner<'_> {
                     .filter(rejection_tasks::claimed_by.eq(self.worker_id))
                     .filter(rejection_tasks::status.eq(TaskStatus::Running.as_str())),
             )
-            .set(rejection_tasks::rows_total.eq(Some(i64::try_from(pass1.slots.len()).unwrap_or(i64::MAX))))
+            .set(rejection_tasks::rows_total.eq(Some(i64::try_from(pass1.rows).unwrap_or(i64::MAX))))
             .execute(conn)?;
         }
         let (committed, mut chunk) = committed_rows(conn, task.id)?;
-        let slots: Vec<Slot> = if committed.is_empty() {
-            pass1.slots
-        } else {
-            pass1.slots.into_iter().filter(|s| !committed.contains(&s.line)).collect()
-        };
-        drop(committed);
         let mut at = RowAt::open(path, setup.shape.delimiter).map_err(|e| Halt::Fail(e.to_string()))?;
-        for (batches, batch) in slots.chunks(self.batch_rows.max(1)).enumerate() {
+        let batch_rows = self.batch_rows.max(1);
+        let mut batch: Vec<Slot> = Vec::with_capacity(batch_rows.min(1 << 20));
+        for batches in 0.. {
+            batch.clear();
+            while batch.len() < batch_rows {
+                let Some(slot) = pass1.slots.next_slot()? else { break };
+                if !committed.contains(slot.line) {
+                    batch.push(slot);
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
             self.before_batch(conn, task.id, batches, limits)?;
-            let inputs = batch_inputs(batch, &pass1.kept, &mut at, setup)?;
+            let inputs = batch_inputs(&batch, &pass1.kept, &mut at, setup)?;
             // Retry a batch once if a lead changed under it; the re-read sees the change.
             let mut retried = false;
             loop {
@@ -328,9 +344,10 @@ pub fn fail(
     task_id: i64,
     worker_id: &str,
     clock: &dyn Clock,
+    storage: &Storage,
     reason: &str,
 ) -> Result<bool, DbError> {
-    if !finish_results(conn, task_id, worker_id, &|| clock.now(), TaskPhase::Done)? {
+    if !finish_results(conn, task_id, worker_id, &|| clock.now(), TaskPhase::Done, &storage.dir)? {
         return Ok(false);
     }
     let now = clock.now();
