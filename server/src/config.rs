@@ -184,6 +184,22 @@ impl ServeArgs {
         }
     }
 
+    /// Refuses a pool too small for the background work: each preview worker may hold one
+    /// connection, the task worker one and its heartbeat one, and requests need the rest.
+    pub fn check_pool(&self, pool_size: u32) -> anyhow::Result<()> {
+        let background = self.preview_workers + 2;
+        if pool_size < background + 2 {
+            anyhow::bail!(
+                "--pool-size {pool_size} is too small for --preview-workers {}: the background \
+                 work can hold {background} connections and requests need at least 2 more; use \
+                 --pool-size {} or more, or fewer preview workers",
+                self.preview_workers,
+                background + 2
+            );
+        }
+        Ok(())
+    }
+
     /// How this server's worker shares jobs with the other servers' workers.
     pub fn lease_settings(&self) -> app::engine::lease::LeaseSettings {
         app::engine::lease::LeaseSettings {
@@ -271,6 +287,11 @@ mod tests {
     fn two_previews_run_at_once_unless_told_otherwise() {
         assert_eq!(serve(&[]).expect("args").preview_workers, 2);
         assert_eq!(serve(&["--preview-workers", "4"]).expect("args").preview_workers, 4);
+        // Each preview worker may hold a connection: the pool must leave room for requests.
+        assert!(serve(&[]).expect("args").check_pool(8).is_ok());
+        assert!(serve(&["--preview-workers", "4"]).expect("args").check_pool(8).is_ok());
+        let refused = serve(&["--preview-workers", "5"]).expect("args").check_pool(8).expect_err("too small");
+        assert!(refused.to_string().contains("--pool-size 9 or more"), "{refused}");
         assert!(serve(&["--preview-workers", "0"]).is_err());
     }
 

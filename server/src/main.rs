@@ -122,6 +122,7 @@ fn print_demo_accounts() {
 }
 
 async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
+    args.check_pool(database.pool_size)?;
     let pool = open_pool(&database).await?;
     if args.seeds_demo(&database.url()) {
         let seeded =

@@ -224,7 +224,7 @@ pub fn connect(database_url: &str, max_size: u32) -> Result<Pool, DbError> {
     }
     let pool = r2d2::Pool::builder()
         .max_size(max_size)
-        .connection_timeout(Duration::from_secs(30))
+        .connection_timeout(POOL_WAIT)
         .connection_customizer(Box::new(SqlitePragmas))
         .build(ConnectionManager { target })?;
     let mut conn = pool.get()?;
@@ -363,6 +363,8 @@ where
 /// full pool means the server is overloaded, and a quick, clear answer beats a 30 s queue.
 /// Background work (the task worker, previews) waits the pool's own, longer timeout.
 pub const REQUEST_WAIT: Duration = Duration::from_secs(2);
+/// The pool's own wait for a connection (background work).
+pub const POOL_WAIT: Duration = Duration::from_secs(30);
 
 /// Runs a database closure on the blocking pool with a pooled connection, so Diesel never
 /// blocks the async runtime. Waits at most [`REQUEST_WAIT`] for the connection.

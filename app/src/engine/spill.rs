@@ -28,6 +28,10 @@ impl TempFile {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(format!("{:032x}.tmp", rand::random::<u128>()));
         let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+        // Unix: the name goes at once and the open handle keeps the data, so even a killed
+        // process leaves nothing on disk (elsewhere, `Drop` and the daily prune delete it).
+        #[cfg(unix)]
+        let _ = std::fs::remove_file(&path);
         Ok(Self { path, file })
     }
 
@@ -118,7 +122,8 @@ impl<T: Record> ExternalSort<T> {
     /// A sort whose runs hold at most `run_bytes` of records (at least one), spilling to
     /// temporary files in `dir`.
     pub fn new(dir: &Path, run_bytes: usize, order: Order<T>) -> Self {
-        let run_records = (run_bytes / T::SIZE).max(1);
+        // Held in memory as `T` (larger than its encoded `SIZE`).
+        let run_records = (run_bytes / std::mem::size_of::<T>().max(T::SIZE)).max(1);
         Self { buf: Vec::new(), run_records, order, dir: dir.to_owned(), spill: None, len: 0 }
     }
 
@@ -194,7 +199,8 @@ impl<T: Record> ExternalSort<T> {
             self.order = order;
             return Ok(self);
         }
-        let mut next = ExternalSort::new(&self.dir, self.run_records * T::SIZE, order);
+        let mut next =
+            ExternalSort::new(&self.dir, self.run_records * std::mem::size_of::<T>().max(T::SIZE), order);
         let mut sorted = self.finish()?;
         while let Some(mut record) = sorted.next_record()? {
             each(&mut record);

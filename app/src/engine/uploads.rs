@@ -234,9 +234,14 @@ pub fn record_upload_pooled(
     file: &StoredFile,
     now: NaiveDateTime,
 ) -> Result<i64, RecordError> {
+    // The first connection is the request's: it waits no longer than a request does. Once the
+    // upload has begun, each part waits the pool's own timeout.
+    let mut first = true;
     record_with(
         &mut |f| {
-            let mut conn = pool.get().map_err(DbError::from)?;
+            let wait =
+                if std::mem::take(&mut first) { crate::db::REQUEST_WAIT } else { crate::db::POOL_WAIT };
+            let mut conn = pool.get_timeout(wait).map_err(DbError::from)?;
             f(&mut conn)
         },
         storage,
@@ -297,9 +302,9 @@ impl From<diesel::result::Error> for RecordError {
 /// An instance's storage is full: the file was not kept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "This file ({file}) does not fit: your lead supplier's storage holds {used} of its {quota}. Files \
-     of finished tasks are deleted after a while; ask your lead supplier's administrator to raise \
-     the storage quota, or try again later.",
+    "This file ({file}) does not fit: this instance's storage holds {used} of its {quota}. Files of \
+     finished tasks are deleted after the retention period; ask the instance's administrator to \
+     raise the storage quota, or try again later.",
     file = megabytes(*.size), used = megabytes(*.used), quota = megabytes(*.quota)
 )]
 pub struct StorageFull {
@@ -349,7 +354,8 @@ fn check_quota(
 ) -> Result<(), RecordError> {
     let Some(quota) = quota else { return Ok(()) };
     if let DbConn::Pg(pg) = conn {
-        diesel::sql_query("SELECT id FROM instances WHERE id = $1 FOR UPDATE")
+        // NO KEY: rows referring to the instance (leads, audit rows) can still be inserted.
+        diesel::sql_query("SELECT id FROM instances WHERE id = $1 FOR NO KEY UPDATE")
             .bind::<diesel::sql_types::BigInt, _>(instance_id)
             .execute(pg)?;
     }
@@ -561,7 +567,8 @@ impl From<diesel::result::Error> for Prune {
 /// Uploads no task or lead import uses, received before `before`, are deleted with their parts
 /// and this server's copies (a user who chose a file and never started a task; an upload whose
 /// storing was interrupted). So are, when older than `before`: partial files (`.part`,
-/// `.fetch-…`), temporary files of jobs a crash ended (`.tmp`) and copies of uploads deleted by another server. Returns how many uploads went.
+/// `.fetch-…`), temporary files of jobs a crash ended (`.tmp`) and copies of uploads deleted by
+/// another server or whose file retention deleted. Returns how many uploads went.
 pub fn prune_unused_uploads(
     conn: &mut DbConn,
     storage: &Storage,
@@ -618,14 +625,18 @@ pub fn prune_unused_uploads(
             let name = entry.file_name().to_string_lossy().into_owned();
             // `.tmp`: a running job's temporary file (engine/spill.rs) that a crash left behind.
             let partial = name.ends_with(".part") || name.contains(".fetch-") || name.ends_with(".tmp");
+            // A copy of an upload that is gone, or whose file retention deleted (on whichever
+            // server ran the clean-up).
             let orphan = !partial
                 && is_key(&name)
-                && uploads::table
-                    .filter(uploads::storage_key.eq(&name))
-                    .select(uploads::id)
-                    .first::<i64>(conn)
-                    .optional()?
-                    .is_none();
+                && !matches!(
+                    uploads::table
+                        .filter(uploads::storage_key.eq(&name))
+                        .select(uploads::deleted_at)
+                        .first::<Option<NaiveDateTime>>(conn)
+                        .optional()?,
+                    Some(None)
+                );
             if partial || orphan {
                 let _ = std::fs::remove_file(entry.path());
             }

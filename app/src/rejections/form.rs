@@ -432,6 +432,8 @@ pub(crate) fn poll_preview<T, F, Fut>(
                             poll_preview(id, preview, error, ask);
                         }
                     }
+                    // A busy moment (503) is not the preview's end: ask again.
+                    Err(AppError::Busy(_) | AppError::Transport(_)) => poll_preview(id, preview, error, ask),
                     Err(err) => {
                         preview.set(None);
                         error.set(Some(err));

@@ -335,6 +335,17 @@ fn files_of_ended_tasks_go_after_the_retention_period_and_their_results_stay() {
         let again =
             uploads::prune_expired_uploads(&mut env.conn(), &storage, later, later + TimeDelta::days(1));
         assert_eq!(again.expect("prune"), 0, "{l}");
+        // Another server's copies: the deleted file's goes at that server's next clean-up, the
+        // queued task's stays.
+        let other = tempfile::tempdir().expect("dir");
+        let other_storage = Storage::new(other.path());
+        for key in [&done_key, &waiting_key] {
+            std::fs::write(other_storage.path_of(key), &contents).expect("copy");
+        }
+        let far_future = chrono::Utc::now().naive_utc() + TimeDelta::days(2);
+        uploads::prune_unused_uploads(&mut env.conn(), &other_storage, far_future.max(later)).expect("prune");
+        assert!(!other_storage.path_of(&done_key).exists(), "{l}: the other server's copy went");
+        assert!(other_storage.path_of(&waiting_key).exists(), "{l}: a queued task's copy stays");
     }
 }
 

@@ -79,7 +79,8 @@ pub(super) fn read_file(
         }
         if text_keys {
             pending.push(slot);
-            if pending_keys.len() >= IN_CHUNK {
+            // Rows without a key (unreadable, empty) count too: the rows waiting are bounded.
+            if pending.len() >= IN_CHUNK {
                 resolve(conn, task, setup.mode, &mut pending_keys, &mut pending)?;
                 for slot in pending.drain(..) {
                     sort.push(slot).map_err(io_failed)?;
