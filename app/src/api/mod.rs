@@ -8,4 +8,5 @@ pub mod lookups;
 pub mod me;
 pub mod openapi;
 pub mod reject;
+pub mod task_json;
 pub mod tasks;
