@@ -22,6 +22,9 @@ pub struct NetworkSettings {
     /// Reverse proxies whose `X-Forwarded-For` is believed (`--trusted-proxy`); from any other
     /// peer the header is ignored and the peer's own address is the client's.
     pub trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
+    /// Webhooks may go to plain http and to private, loopback and link-local addresses
+    /// (`--allow-private-webhooks`: development and tests only).
+    pub allow_private_webhooks: bool,
 }
 
 /// Where uploaded CSV files go and how large they may be.

@@ -309,7 +309,7 @@ pub async fn create_api_key(database: &DatabaseArgs, args: ApiKeyCreate) -> anyh
 }
 
 /// The id of the instance named `name`, or an error saying there is none.
-async fn instance_named(pool: &Pool, name: &str) -> anyhow::Result<i64> {
+pub(crate) async fn instance_named(pool: &Pool, name: &str) -> anyhow::Result<i64> {
     let wanted = name.to_owned();
     db::run(pool, move |conn| instances::find_by_name(conn, &wanted))
         .await

@@ -83,6 +83,9 @@ pub enum Command {
     /// Client users' API keys: `api-key create` prints a new key.
     #[command(subcommand, name = "api-key")]
     ApiKey(crate::admin::ApiKeyCommand),
+    /// Webhook endpoints: `webhook add` prints a new endpoint's id and secret; `webhook list`.
+    #[command(subcommand)]
+    Webhook(crate::admin_webhooks::WebhookCommand),
     /// Write the sample rejection CSV files that match the demo data.
     Samples {
         #[arg(long, default_value = "samples")]
@@ -154,6 +157,15 @@ pub struct ServeArgs {
     /// Requests one API key may send at once after a quiet spell.
     #[arg(long, env = "SENDBACK_API_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub api_burst: u32,
+    /// Let webhooks go to plain `http://` and to loopback, private, link-local and metadata
+    /// addresses. For development and tests only: on a real server it lets anyone who can add
+    /// an endpoint make this server send requests into its own network.
+    #[arg(long, env = "SENDBACK_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
+    /// Webhook requests this server sends at once (in all), and at most a quarter of them, at
+    /// least 4, to one endpoint.
+    #[arg(long, env = "SENDBACK_WEBHOOK_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=512))]
+    pub webhook_concurrency: u32,
 }
 
 /// `http://…` or `https://…`, without a trailing slash.
@@ -219,7 +231,10 @@ impl ServeArgs {
     }
 
     pub fn network_settings(&self) -> app::state::NetworkSettings {
-        app::state::NetworkSettings { trusted_proxies: self.trusted_proxies.clone().into() }
+        app::state::NetworkSettings {
+            trusted_proxies: self.trusted_proxies.clone().into(),
+            allow_private_webhooks: self.allow_private_webhooks,
+        }
     }
 }
 
@@ -244,6 +259,8 @@ impl Default for ServeArgs {
             trusted_proxies: Vec::new(),
             api_rate_per_second: 20,
             api_burst: 100,
+            allow_private_webhooks: false,
+            webhook_concurrency: 32,
         }
     }
 }

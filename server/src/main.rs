@@ -2,6 +2,7 @@
 //! empty), serving the router from `lib.rs`, and graceful shutdown.
 
 mod admin;
+mod admin_webhooks;
 mod bench;
 mod bench_api;
 mod bench_import;
@@ -64,6 +65,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::ApiKey(admin::ApiKeyCommand::Create(args)) => {
             runtime.block_on(admin::create_api_key(&cli.database, args))
+        }
+        Command::Webhook(admin_webhooks::WebhookCommand::Add(args)) => {
+            runtime.block_on(admin_webhooks::add(&cli.database, args))
+        }
+        Command::Webhook(admin_webhooks::WebhookCommand::List(args)) => {
+            runtime.block_on(admin_webhooks::list(&cli.database, args))
         }
         Command::Samples { out } => {
             let files = db::seed::write_samples(&out, chrono::Utc::now().naive_utc())
@@ -174,7 +181,7 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
     worker.lease = args.lease_settings();
     worker.batch_rows =
         usize::try_from(args.task_batch_rows).unwrap_or(app::engine::task::DEFAULT_BATCH_ROWS);
-    let worker = tokio::spawn(worker.run_forever(worker_stopped));
+    let worker = tokio::spawn(worker.run_forever(worker_stopped.clone()));
     // Previews run in the background on their own threads: at most this many at once here.
     let previews = app::engine::preview_jobs::PreviewWorkers::start(
         state.pool.clone(),
@@ -182,6 +189,20 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
         state.clock.clone(),
         usize::try_from(args.preview_workers).unwrap_or(app::engine::preview_jobs::DEFAULT_WORKERS),
     );
+    // Webhooks: this server's delivery worker sends due events (every server runs one).
+    let deliveries = app::engine::webhooks::DeliveryWorker::new(
+        state.pool.clone(),
+        state.clock.clone(),
+        app::engine::webhooks::DeliverySettings::with_total(
+            usize::try_from(args.webhook_concurrency).unwrap_or(32),
+            args.allow_private_webhooks,
+        ),
+    )
+    .map_err(anyhow::Error::msg)?;
+    if args.allow_private_webhooks {
+        tracing::warn!("--allow-private-webhooks: webhooks may go to plain http and private addresses");
+    }
+    let deliveries = tokio::spawn(deliveries.run_forever(worker_stopped));
     let router = server::router(state);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -196,6 +217,7 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
     // Let the worker finish its current batch; an unfinished task resumes at the next start.
     let _ = stop_worker.send(true);
     let _ = worker.await;
+    let _ = deliveries.await;
     // A running preview is handed back at its next chunk (another server may run it).
     tokio::task::spawn_blocking(move || previews.stop()).await.ok();
     tracing::info!("stopped");

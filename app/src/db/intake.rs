@@ -118,7 +118,7 @@ pub fn receive(
             .returning(leads::id)
             .get_result(conn)?;
         store_values(conn, lead_id, &fields, &values, status == LeadStatus::Rejected)?;
-        diesel::insert_into(lead_status_history::table)
+        let history_id: i64 = diesel::insert_into(lead_status_history::table)
             .values((
                 lead_status_history::lead_id.eq(lead_id),
                 lead_status_history::to_status.eq(status.as_str()),
@@ -126,7 +126,9 @@ pub fn receive(
                 lead_status_history::source.eq("intake"),
                 lead_status_history::changed_at.eq(now),
             ))
-            .execute(conn)?;
+            .returning(lead_status_history::id)
+            .get_result(conn)?;
+        super::outbox::enqueue(conn, campaign_id, super::outbox::Changes::History(history_id), now)?;
         Ok(Received { lead_id, uid, status, reason })
     })
 }

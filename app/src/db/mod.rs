@@ -6,12 +6,14 @@ pub mod audit;
 pub mod intake;
 pub mod keys;
 pub mod leads;
+pub mod outbox;
 pub mod reports;
 pub mod schema;
 pub mod seed;
 pub mod setup;
 pub mod stats;
 pub mod users;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -343,6 +343,54 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> BigInt,
+        instance_id -> BigInt,
+        url -> Text,
+        description -> Text,
+        statuses -> Text,
+        campaign_ids -> Text,
+        supplier_ids -> Text,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_events (id) {
+        id -> BigInt,
+        endpoint_id -> BigInt,
+        history_id -> BigInt,
+        lead_id -> BigInt,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_by -> Nullable<Text>,
+        last_status_code -> Nullable<Integer>,
+        last_latency_ms -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> BigInt,
+        event_id -> BigInt,
+        attempted_at -> Timestamp,
+        status_code -> Nullable<Integer>,
+        latency_ms -> Integer,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(clients -> instances (instance_id));
 diesel::joinable!(users -> instances (instance_id));
 diesel::joinable!(users -> clients (client_id));
@@ -373,6 +421,10 @@ diesel::joinable!(lead_imports -> users (user_id));
 diesel::joinable!(lead_imports -> uploads (upload_id));
 diesel::joinable!(lead_import_chunks -> lead_imports (import_id));
 diesel::joinable!(preview_jobs -> users (user_id));
+diesel::joinable!(webhook_events -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_events -> lead_status_history (history_id));
+diesel::joinable!(webhook_events -> leads (lead_id));
+diesel::joinable!(webhook_attempts -> webhook_events (event_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     instances,
@@ -402,4 +454,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     lead_status_history,
     sessions,
     login_failures,
+    webhook_endpoints,
+    webhook_events,
+    webhook_attempts,
 );

@@ -14,3 +14,4 @@ pub mod setup_view;
 pub mod status;
 pub mod task;
 pub mod task_view;
+pub mod webhooks;

@@ -10,4 +10,5 @@ pub mod preview_jobs;
 pub mod spill;
 pub mod task;
 pub mod uploads;
+pub mod webhooks;
 pub mod worker;

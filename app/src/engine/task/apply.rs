@@ -1,7 +1,8 @@
 //! Pass 2's writes: one batch of rows planned and applied in one transaction (status changes
 //! through a temporary table and one set-based `UPDATE … FROM`, history, affiliate events, cap
-//! give-backs, the batch's outcome chunk and the task's counters), and option 4's batches of
-//! remaining leads moved to accepted. Every batch first checks that its worker holds the task.
+//! give-backs, the webhook outbox's events, the batch's outcome chunk and the task's counters),
+//! and option 4's batches of remaining leads moved to accepted (with their events). Every
+//! batch first checks that its worker holds the task.
 
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
@@ -13,6 +14,7 @@ use super::lookup::{cap_give_backs, find_leads};
 use super::progress::{Timings, merge_changed, merge_counts, timed};
 use super::results::insert_chunk;
 use super::row::{TaskRow, TaskSetup};
+use crate::db::outbox::{self, Changes};
 use crate::db::schema::{affiliate_events, cap_usage, rejection_tasks};
 use crate::db::{DbConn, DbError, write_transaction};
 use crate::engine::planner::{self, BatchPlan, Key, LeadChange, RowInput, Seen};
@@ -141,6 +143,8 @@ pub(super) fn accept_remaining_batch(
         if changed != logged {
             return Err(BatchError::Conflict);
         }
+        let changes = Changes::Accepted { task_id: task.id, changed_at: now, after: cursor, upto: last };
+        timed(|t| &mut t.outbox, || outbox::enqueue(conn, task.campaign_id, changes, now))?;
         diesel::update(rejection_tasks::table.find(task.id))
             .set((
                 rejection_tasks::remaining_accepted
@@ -235,6 +239,9 @@ pub(super) fn apply_plan(
     .bind::<diesel::sql_types::BigInt, _>(task.id)
     .bind::<diesel::sql_types::Timestamp, _>(now)
     .execute(conn)?;
+    // The webhook outbox: one event per change and matching endpoint, in this transaction.
+    let changes = Changes::TaskBatch { task_id: task.id, changed_at: now };
+    timed(|t| &mut t.outbox, || outbox::enqueue(conn, task.campaign_id, changes, now))?;
     apply_events_and_caps(conn, setup, plan)
 }
 

@@ -58,6 +58,8 @@ pub(super) struct Timings {
     pub commit: Duration,
     pub remaining: Duration,
     pub results: Duration,
+    /// Writing the webhook outbox's events (inside `apply`'s and `remaining`'s transactions).
+    pub outbox: Duration,
 }
 
 thread_local! {

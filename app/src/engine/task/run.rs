@@ -103,7 +103,7 @@ impl Runner<'_> {
             conn.batch_execute("PRAGMA foreign_keys = ON")?;
         }
         let t = Timings::current();
-        tracing::info!(task_id, ?end, read = ?t.read, lookup = ?t.lookup, apply = ?t.apply, outcomes = ?t.outcomes, commit = ?t.commit, remaining = ?t.remaining, results = ?t.results, "rejection task timings");
+        tracing::info!(task_id, ?end, read = ?t.read, lookup = ?t.lookup, apply = ?t.apply, outcomes = ?t.outcomes, commit = ?t.commit, remaining = ?t.remaining, results = ?t.results, outbox = ?t.outbox, "rejection task timings");
         end
     }
 

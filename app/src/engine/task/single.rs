@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::lookup::{cap_give_backs, load_caps};
+use crate::db::outbox::{self, Changes};
 use crate::db::schema::{affiliate_events, campaigns, cap_usage, lead_status_history, leads};
 use crate::db::{DbConn, DbError, write_transaction};
 use crate::domain::status::LeadStatus;
@@ -156,7 +157,7 @@ fn attempt(conn: &mut DbConn, request: &SingleReject) -> Result<(), SingleError>
     if changed != 1 {
         return Err(SingleError::Conflict);
     }
-    diesel::insert_into(lead_status_history::table)
+    let history_id: i64 = diesel::insert_into(lead_status_history::table)
         .values((
             lead_status_history::lead_id.eq(id),
             lead_status_history::from_status.eq(Some(change.from.as_str())),
@@ -166,7 +167,9 @@ fn attempt(conn: &mut DbConn, request: &SingleReject) -> Result<(), SingleError>
             lead_status_history::actor_user_id.eq(Some(request.user_id)),
             lead_status_history::changed_at.eq(request.now),
         ))
-        .execute(conn)?;
+        .returning(lead_status_history::id)
+        .get_result(conn)?;
+    outbox::enqueue(conn, campaign_id, Changes::History(history_id), request.now)?;
     if !plan.reject_events_of.is_empty() {
         diesel::update(
             affiliate_events::table
