@@ -22,3 +22,4 @@ mod preview_jobs;
 mod recovery;
 mod refusals;
 mod uploads;
+mod webhooks;
