@@ -52,6 +52,12 @@ impl Resolve for GuardedResolver {
     }
 }
 
+/// reqwest is built without a default TLS provider: rustls's ring provider, installed once per
+/// process (a later call, or a provider installed first by someone else, changes nothing).
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Sends webhook requests; one per server process (it keeps connections alive).
 #[derive(Clone)]
 pub struct Sender {
@@ -61,8 +67,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(allow_private: bool) -> Result<Self, String> {
-        // reqwest is built without a default TLS provider: ring, installed once per process.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls_provider();
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!(
                 "Sendback-Webhooks/",

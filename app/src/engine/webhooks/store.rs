@@ -11,9 +11,9 @@ use crate::db::schema::{webhook_attempts, webhook_endpoints, webhook_events};
 use crate::db::{DbConn, DbError, write_transaction};
 use crate::domain::webhooks::retry_delay_ms;
 
-/// How long a claimed event is this worker's: two rounds of requests and their timeouts, and a
+/// How long a claimed event is this worker's: two rounds of requests and their 10 s timeouts, and a
 /// margin. A worker that dies holding events frees them when this runs out.
-pub const LEASE: TimeDelta = TimeDelta::seconds(45);
+pub const LEASE: TimeDelta = TimeDelta::seconds(30);
 
 #[derive(Debug, QueryableByName)]
 struct ClaimedRow {
