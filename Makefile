@@ -15,7 +15,7 @@ CHROMIUM ?= /usr/bin/chromium
 # The PostgreSQL server `make bench-pg` builds its databases on (a database to connect to).
 BENCH_PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: help run build tools tools-e2e test test-rust test-e2e lint fmt check-wasm-deps dev samples seed bench bench-pg bench-pages bench-intake bench-import bench-api
+.PHONY: help run build tools tools-e2e test test-rust test-e2e lint fmt check-wasm-deps dev samples seed bench bench-pg bench-pages bench-intake bench-import bench-api bench-webhooks
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -95,6 +95,10 @@ bench-import: ## bulk lead import on SQLite: rows/s and peak RSS for a 1M-row fi
 bench-api: ## single-lead rejects (POST /api/v1/lead-status/reject/{id}) on SQLite: rejects/s and latency, 50 connections
 	cargo build --release -p server
 	$(BIN) bench-api
+
+bench-webhooks: ## webhook delivery on SQLite: events/s to a local receiver (50,000 events)
+	cargo build --release -p server
+	$(BIN) bench-webhooks
 
 samples: ## regenerate samples/ from the demo generator
 	cargo run -p server -- samples --out samples

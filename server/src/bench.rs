@@ -210,6 +210,7 @@ fn lead_id_rounds(args: &BenchArgs, db_path: &Path, pristine: &Path, ids_file: &
     // Each round: the sqlite3 shell on one fresh copy of the database, then the task on another.
     // Both copies are flushed to disk first, so neither run pays for the other's copy.
     let mut ratios = Vec::new();
+    let mut slowdowns = Vec::new();
     for round in 1..=args.rounds {
         let baseline_db = args.dir.join("baseline.db");
         copy_synced(pristine, &baseline_db)?;
@@ -224,6 +225,7 @@ fn lead_id_rounds(args: &BenchArgs, db_path: &Path, pristine: &Path, ids_file: &
             rows as f64 / secs,
             rss as f64 / 1024.0
         );
+        webhook_round(round, args, db_path, pristine, ids_file, secs, &mut slowdowns)?;
         match shell {
             Some(shell) => {
                 println!(
@@ -236,6 +238,50 @@ fn lead_id_rounds(args: &BenchArgs, db_path: &Path, pristine: &Path, ids_file: &
         }
     }
     print_median("the sqlite3 shell", &ratios);
+    print_median("the same task without a webhook endpoint (issue 18: at most 1.15)", &slowdowns);
+    Ok(())
+}
+
+/// The round's task again on a fresh copy with a webhook endpoint for Client Rejected (the
+/// outbox writes an event per rejected lead; nothing is sent: no delivery worker runs here).
+/// Prints its time, the events written, the outbox's share and the ratio to `plain_secs`.
+fn webhook_round(
+    round: usize,
+    args: &BenchArgs,
+    db_path: &Path,
+    pristine: &Path,
+    ids_file: &Path,
+    plain_secs: f64,
+    slowdowns: &mut Vec<f64>,
+) -> anyhow::Result<()> {
+    copy_synced(pristine, db_path)?;
+    let url = sqlite_url(db_path);
+    {
+        let pool = db::connect(&url, 2)?;
+        let mut conn = pool.get()?;
+        let now = chrono::Utc::now().naive_utc();
+        let input = app::db::webhooks::EndpointInput {
+            url: "https://hooks.example.com/sendback".into(),
+            ..Default::default()
+        };
+        app::db::webhooks::create(&mut conn, app::db::audit::Actor::command_line(1), &input, false, now)
+            .map_err(|e| anyhow::anyhow!("endpoint: {e}"))?;
+    }
+    let task = submit(&url, &args.dir, ids_file, None)?;
+    let (secs, _, rows, outbox) = child_run_timed(&url, &args.dir, task, args.batch_rows)?;
+    let events: i64 = {
+        let pool = db::connect(&url, 2)?;
+        let mut conn = pool.get()?;
+        app::db::schema::webhook_events::table.count().get_result(&mut conn)?
+    };
+    let outbox = outbox.unwrap_or(0.0);
+    println!(
+        "round {round}: with a webhook endpoint: {rows} rows in {secs:.1} s, {events} events written; \
+         the outbox took {outbox:.1} s = {:.1}% of the task; {:.2}× the task without it",
+        100.0 * outbox / secs,
+        secs / plain_secs
+    );
+    slowdowns.push(secs / plain_secs);
     Ok(())
 }
 
@@ -349,6 +395,17 @@ pub(crate) fn child_run(
     task: i64,
     batch_rows: usize,
 ) -> anyhow::Result<(f64, u64, i64)> {
+    child_run_timed(url, dir, task, batch_rows).map(|(secs, rss, rows, _)| (secs, rss, rows))
+}
+
+/// As [`child_run`], with the seconds the task spent writing the webhook outbox (from its
+/// timings line).
+fn child_run_timed(
+    url: &str,
+    dir: &Path,
+    task: i64,
+    batch_rows: usize,
+) -> anyhow::Result<(f64, u64, i64, Option<f64>)> {
     let exe = std::env::current_exe()?;
     let out = Command::new(exe)
         .args(["--data-dir", &dir.to_string_lossy(), "--database-url", url])
@@ -362,13 +419,29 @@ pub(crate) fn child_run(
         bail!("task run failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     // The task's per-phase timings (logged, so on standard error).
+    let mut outbox = None;
     for line in String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.contains("timings")) {
         println!("  {}", line.trim());
+        outbox = line.split_whitespace().find_map(|w| w.strip_prefix("outbox=")).and_then(debug_secs);
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("TASK ")).context("no figures from the task run")?;
     let parts: Vec<&str> = line.split_whitespace().collect();
-    Ok((parts[1].parse()?, parts[2].parse()?, parts[3].parse()?))
+    Ok((parts[1].parse()?, parts[2].parse()?, parts[3].parse()?, outbox))
+}
+
+/// Seconds of a `Duration` as `{:?}` prints it (`1.5s`, `830.2ms`, `12µs`, `40ns`).
+fn debug_secs(text: &str) -> Option<f64> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let n: f64 = number.parse().ok()?;
+    Some(match unit {
+        "s" => n,
+        "ms" => n / 1e3,
+        "µs" | "us" => n / 1e6,
+        "ns" => n / 1e9,
+        _ => return None,
+    })
 }
 
 /// In the child: run one task, print `TASK <seconds> <peak RSS KiB> <rows>`.

@@ -65,6 +65,9 @@ pub enum Command {
     /// Measure the single-lead Reject API on a fresh SQLite database: rejects/s and latency.
     #[command(name = "bench-api")]
     BenchApi(crate::bench_api::ApiArgs),
+    /// Measure webhook delivery on a fresh SQLite database: events/s to a local receiver.
+    #[command(name = "bench-webhooks")]
+    BenchWebhooks(crate::bench_webhooks::WebhooksArgs),
     /// Set up instances: `instance add` creates one and its owner (with a one-time password).
     #[command(subcommand)]
     Instance(crate::admin::InstanceCommand),

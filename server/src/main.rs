@@ -9,6 +9,7 @@ mod bench_import;
 mod bench_intake;
 mod bench_pages;
 mod bench_pg;
+mod bench_webhooks;
 mod config;
 
 use std::process::ExitCode;
@@ -48,6 +49,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BenchIntake(args) => runtime.block_on(bench_intake::main(&cli.database, args)),
         Command::BenchImport(args) => runtime.block_on(bench_import::main(&cli.database, args)),
         Command::BenchApi(args) => runtime.block_on(bench_api::main(&cli.database, args)),
+        Command::BenchWebhooks(args) => runtime.block_on(bench_webhooks::main(args)),
         Command::Instance(admin::InstanceCommand::Add(args)) => {
             runtime.block_on(admin::add_instance(&cli.database, args))
         }

@@ -432,3 +432,41 @@ fn a_change_that_rolls_back_leaves_no_event_and_only_matching_endpoints_get_one(
         assert!(states(&env, elsewhere).is_empty(), "{label}");
     }
 }
+
+#[test]
+fn a_task_with_every_option_announces_its_rejections_and_its_moves_to_accepted() {
+    for env in Env::all() {
+        let label = env.db.label;
+        let (endpoint, _) = add_endpoint(
+            &env,
+            "https://crm.example.com/all",
+            &[LeadStatus::ClientRejected, LeadStatus::Accepted],
+        );
+        let ids = env.leads_where("Home Insurance UK", "received", 1, 6, 10);
+        let rows: Vec<(String, &str)> = ids.iter().map(|id| (id.to_string(), "Wrong number")).collect();
+        let file = env.file("all.csv", &lead_id_csv(&rows));
+        let mut req =
+            env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
+        req.options = app::domain::task::TaskOptions::ALL_ON;
+        let task = env.run(&req, &file);
+        // Exactly one event per history row the task wrote, of the same change.
+        let history: Vec<(i64, String)> = lead_status_history::table
+            .filter(lead_status_history::task_id.eq(task))
+            .select((lead_status_history::lead_id, lead_status_history::to_status))
+            .order(lead_status_history::id)
+            .load(&mut env.conn())
+            .expect("history");
+        let events: Vec<(i64, String)> = webhook_events::table
+            .inner_join(lead_status_history::table)
+            .filter(webhook_events::endpoint_id.eq(endpoint))
+            .select((webhook_events::lead_id, lead_status_history::to_status))
+            .order(webhook_events::id)
+            .load(&mut env.conn())
+            .expect("events");
+        assert_eq!(events, history, "{label}");
+        let accepted = history.iter().filter(|(_, s)| s == "accepted").count();
+        let rejected = history.iter().filter(|(_, s)| s == "client_rejected").count();
+        assert_eq!(rejected, 10, "{label}");
+        assert!(accepted > 0, "{label}: option 4 moved leads to accepted");
+    }
+}
