@@ -42,7 +42,8 @@ export default defineConfig({
   },
   projects: [{ name: 'chromium', use: { browserName: 'chromium' } }],
   webServer: {
-    command: `"${bin}" --data-dir "${dataDir}" serve --listen 127.0.0.1:${port} --site-root "${siteRoot}"`,
+    // --allow-private-webhooks: webhooks.spec.ts's receiver listens on 127.0.0.1 (plain http).
+    command: `"${bin}" --data-dir "${dataDir}" serve --listen 127.0.0.1:${port} --site-root "${siteRoot}" --allow-private-webhooks`,
     url: `${baseURL}/health`,
     reuseExistingServer: false,
     timeout: 120_000,

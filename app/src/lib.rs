@@ -122,6 +122,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("settings/campaigns/:id") view=settings::CampaignPage ssr=ssr.clone()/>
                     <Route path=path!("settings/campaigns/:id/fields/:field/duplicates") view=settings::DuplicatesPage ssr=ssr.clone()/>
                     <Route path=path!("settings/suppliers") view=settings::SuppliersPage ssr=ssr.clone()/>
+                    <Route path=path!("settings/webhooks") view=settings::WebhooksPage ssr=ssr.clone()/>
                     <Route path=path!("settings/api-keys") view=api_keys::ApiKeysPage ssr=ssr.clone()/>
                     <Route path=path!("users") view=users::UsersPage ssr=ssr.clone()/>
                     <Route path=path!("reports") view=reports::ReportsPage ssr=ssr/>

@@ -18,11 +18,11 @@ test('a wrong password gets a clear message and no session', async ({ page }) =>
 });
 
 const sidebars: Array<[string, string[]]> = [
-  ['owner@sendback.test', ['All leads', 'Rejection tasks', 'Import leads', 'Clients', 'Campaigns', 'Suppliers', 'API keys', 'Users', 'Reports']],
+  ['owner@sendback.test', ['All leads', 'Rejection tasks', 'Import leads', 'Clients', 'Campaigns', 'Suppliers', 'Webhooks', 'API keys', 'Users', 'Reports']],
   ['client@sendback.test', ['All leads', 'Import Rejections', 'API keys']],
   ['viewer@sendback.test', ['All leads']],
   ['bolt@sendback.test', ['All leads', 'Import Rejections', 'API keys']],
-  ['other@sendback.test', ['All leads', 'Rejection tasks', 'Import leads', 'Clients', 'Campaigns', 'Suppliers', 'API keys', 'Users', 'Reports']],
+  ['other@sendback.test', ['All leads', 'Rejection tasks', 'Import leads', 'Clients', 'Campaigns', 'Suppliers', 'Webhooks', 'API keys', 'Users', 'Reports']],
 ];
 
 for (const [email, links] of sidebars) {

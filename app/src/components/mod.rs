@@ -87,6 +87,7 @@ fn Shell(me: Me) -> impl IntoView {
                         <li><A href="/settings/clients">"Clients"</A></li>
                         <li><A href="/settings/campaigns">"Campaigns"</A></li>
                         <li><A href="/settings/suppliers">"Suppliers"</A></li>
+                        <li><A href="/settings/webhooks">"Webhooks"</A></li>
                         <li><A href="/settings/api-keys">"API keys"</A></li>
                         <li><A href="/users">"Users"</A></li>
                         <li><A href="/reports">"Reports"</A></li>

@@ -149,6 +149,7 @@ pub fn detail(
         events: events_of(conn, id)?,
         history: history_of(conn, id, &supplier)?,
         supplier,
+        webhooks: None,
     }))
 }
 

@@ -52,7 +52,9 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<String, String> {
         "https" => {}
         "http" if allow_private => {}
         _ => {
-            return Err("The address must start with https:// (deliveries are never sent unencrypted).".into());
+            return Err(
+                "The address must start with https:// (deliveries are never sent unencrypted).".into()
+            );
         }
     }
     if !url.username().is_empty() || url.password().is_some() {

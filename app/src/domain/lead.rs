@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::status::LeadStatus;
+use super::webhooks::DeliveryView;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeadDetail {
@@ -22,6 +23,9 @@ pub struct LeadDetail {
     pub events: Vec<EventLine>,
     /// Newest first.
     pub history: Vec<HistoryLine>,
+    /// The lead's webhook events, oldest first: for owner staff only (a client never sees its
+    /// supplier's endpoints), `None` for anyone else.
+    pub webhooks: Option<Vec<DeliveryView>>,
 }
 
 /// Whether a client may still reject the lead (docs/DOMAIN.md §3: inside while the UTC date of

@@ -150,10 +150,17 @@ pub struct WebhooksPage {
 }
 
 /// A new endpoint (or a rotation): its id and the secret, shown once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedEndpoint {
     pub id: i64,
     pub secret: String,
+}
+
+/// Never prints the secret (a logged value must not hand it out).
+impl std::fmt::Debug for CreatedEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedEndpoint").field("id", &self.id).field("secret", &"whsec_…").finish()
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use leptos_router::hooks::use_params_map;
 
 use super::model::{LeadDetail, RejectionWindow};
 use super::server_fns::lead_detail;
+use crate::domain::status::LeadStatus;
+use crate::domain::webhooks::DeliveryView;
 use crate::error::AppError;
 
 #[component]
@@ -105,16 +107,67 @@ fn LeadDetails(lead: LeadDetail) -> impl IntoView {
                 </tr></thead>
                 <tbody>
                     {lead.history.into_iter().map(|h| {
-                        let change = match h.from {
-                            Some(from) => format!("{} → {}", from.label(), h.to.label()),
-                            None => h.to.label().to_owned(),
-                        };
+                        let change = change(h.from, h.to);
                         view! {
                             <tr><td>{h.at}</td><td>{change}</td><td>{h.by}</td><td>{h.reason.unwrap_or_default()}</td></tr>
                         }
                     }).collect_view()}
                 </tbody>
             </table>
+        </section>
+        {lead.webhooks.map(|deliveries| view! { <WebhookDeliveries deliveries/> })}
+    }
+}
+
+/// "Received → Client Rejected", or the status alone for a lead's first.
+fn change(from: Option<LeadStatus>, to: LeadStatus) -> String {
+    match from {
+        Some(from) => format!("{} → {}", from.label(), to.label()),
+        None => to.label().to_owned(),
+    }
+}
+
+/// The lead's webhook events (owner staff only): where each went and how it went.
+#[component]
+fn WebhookDeliveries(deliveries: Vec<DeliveryView>) -> impl IntoView {
+    let body = if deliveries.is_empty() {
+        view! { <p>"No webhook events: no endpoint was listening for this lead's changes."</p> }.into_any()
+    } else {
+        view! {
+            <table class="data compact">
+                <caption class="visually-hidden">"Webhook deliveries, oldest first"</caption>
+                <thead><tr>
+                    <th scope="col">"When (UTC)"</th><th scope="col">"Endpoint"</th><th scope="col">"Change"</th>
+                    <th scope="col">"State"</th><th scope="col">"Attempts"</th><th scope="col">"Last status"</th>
+                </tr></thead>
+                <tbody>
+                    {deliveries.into_iter().map(|d| {
+                        let change = change(d.previous_status, d.status);
+                        let state = match d.state.as_str() {
+                            "delivered" => "Delivered",
+                            "failed" => "Failed",
+                            _ => "Pending",
+                        };
+                        view! {
+                            <tr>
+                                <td class="nowrap">{d.created_at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
+                                <td class="webhook-url"><code>{d.endpoint_url}</code></td>
+                                <td>{change}</td>
+                                <td><span class=format!("badge delivery-{}", d.state)>{state}</span></td>
+                                <td>{d.attempts}</td>
+                                <td>{d.last_status_code.map(|c| c.to_string())}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }
+        .into_any()
+    };
+    view! {
+        <section aria-labelledby="webhooks-heading">
+            <h2 id="webhooks-heading">"Webhook deliveries"</h2>
+            {body}
         </section>
     }
 }

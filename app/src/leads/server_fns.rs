@@ -82,16 +82,26 @@ pub async fn list_leads(query: LeadQuery) -> Result<LeadPage, AppError> {
 }
 
 /// One lead, as its page shows it. "Not found" (404) for a lead the user may not see, exactly
-/// as for one that does not exist.
+/// as for one that does not exist. Owner staff also get its webhook deliveries, read only once
+/// the lead is found in their instance.
 #[server(endpoint = "lead_detail")]
 pub async fn lead_detail(id: i64) -> Result<super::model::LeadDetail, AppError> {
     crate::auth::access::guarded(async move {
         let state = crate::state::app_state()?;
         let user = crate::auth::access::current_user().await?;
         let scope = crate::db::leads::Scope::of(&user);
+        let owner = crate::auth::access::require_owner_user(&user).is_ok();
         let today = state.clock.now().date();
         state
-            .db(move |conn| crate::db::leads::detail(conn, scope, id, today))
+            .db(move |conn| {
+                let Some(mut lead) = crate::db::leads::detail(conn, scope, id, today)? else {
+                    return Ok(None);
+                };
+                if owner {
+                    lead.webhooks = Some(crate::db::webhooks::lead_deliveries(conn, lead.id)?);
+                }
+                Ok(Some(lead))
+            })
             .await?
             .ok_or(AppError::NotFound)
     })

@@ -1,5 +1,6 @@
 //! Setting up the instance (owner staff, under Instance in the sidebar): Clients, Campaigns (with
-//! a page per campaign: fields, caps, suppliers, change log) and Suppliers (docs/DOMAIN.md §9).
+//! a page per campaign: fields, caps, suppliers, change log), Suppliers (docs/DOMAIN.md §9) and
+//! Webhooks (docs/DOMAIN.md §7).
 
 mod campaign_page;
 mod campaigns;
@@ -7,12 +8,14 @@ mod clients;
 mod duplicates;
 pub mod server_fns;
 mod suppliers;
+mod webhooks;
 
 pub use campaign_page::CampaignPage;
 pub use campaigns::CampaignsPage;
 pub use clients::ClientsPage;
 pub use duplicates::DuplicatesPage;
 pub use suppliers::SuppliersPage;
+pub use webhooks::WebhooksPage;
 
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;

@@ -1,14 +1,18 @@
-//! Owner-staff server functions for setting up the instance: clients, campaigns (fields, caps)
-//! and suppliers (with their intake keys). Each requires owner staff (403), acts only within the
-//! caller's instance (ids of another instance are "not found"), and leaves the work — checks, the
-//! write, the audit row — to `db::setup` (`db::keys` for keys).
+//! Owner-staff server functions for setting up the instance: clients, campaigns (fields, caps),
+//! suppliers (with their intake keys) and webhook endpoints. Each requires owner staff (403), acts
+//! only within the caller's instance (ids of another instance are "not found"), and leaves the
+//! work — checks, the write, the audit row — to `db::setup` (`db::keys` for keys, `db::webhooks`
+//! for webhooks).
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::setup_view::{
     CampaignDetail, CampaignSummary, ClientSummary, FieldDuplicates, KeyView, NewKey, SupplierSummary,
 };
+use crate::domain::status::LeadStatus;
+use crate::domain::webhooks::{CreatedEndpoint, WebhooksPage};
 use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
@@ -280,4 +284,86 @@ pub async fn create_supplier_key(supplier_id: i64) -> Result<NewKey, AppError> {
 pub async fn revoke_supplier_key(key_id: i64) -> Result<(), AppError> {
     ssr::as_owner(move |conn, actor, now| crate::db::keys::revoke_supplier_key(conn, actor, key_id, now))
         .await
+}
+
+/// The Webhooks page: the instance's endpoints, its latest 50 events, and the campaigns and
+/// suppliers an endpoint may be limited to.
+#[server(endpoint = "webhooks_page")]
+pub async fn get_webhooks_page() -> Result<WebhooksPage, AppError> {
+    ssr::as_owner(|conn, actor, _| {
+        let instance_id = actor.instance_id;
+        let named = |id, name| crate::domain::setup_view::Named { id, name };
+        Ok(WebhooksPage {
+            endpoints: crate::db::webhooks::list(conn, instance_id)?,
+            recent: crate::db::webhooks::recent_deliveries(conn, instance_id, None, 50)?,
+            campaigns: crate::db::setup::campaigns::list(conn, instance_id)?
+                .into_iter()
+                .map(|c| named(c.id, c.name))
+                .collect(),
+            suppliers: crate::db::setup::suppliers::list(conn, instance_id)?
+                .into_iter()
+                .map(|s| named(s.id, s.name))
+                .collect(),
+        })
+    })
+    .await
+}
+
+/// What the Add endpoint form sends: campaigns or suppliers left empty mean all of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEndpoint {
+    pub url: String,
+    pub description: String,
+    pub statuses: Vec<LeadStatus>,
+    pub campaign_ids: Vec<i64>,
+    pub supplier_ids: Vec<i64>,
+}
+
+/// Adds a webhook endpoint; the answer is the only time its signing secret is shown. A private
+/// or plain-http address is refused unless the server runs with `--allow-private-webhooks`.
+#[server(endpoint = "create_webhook", input = Json)]
+pub async fn create_webhook(endpoint: NewEndpoint) -> Result<CreatedEndpoint, AppError> {
+    crate::auth::access::guarded(async move {
+        let allow_private = crate::state::app_state()?.network.allow_private_webhooks;
+        ssr::as_owner(move |conn, actor, now| {
+            if endpoint.statuses.is_empty() {
+                return Err(crate::db::setup::SetupError::invalid(
+                    "statuses",
+                    "Tick at least one status to send.",
+                ));
+            }
+            let input = crate::db::webhooks::EndpointInput {
+                url: endpoint.url,
+                description: endpoint.description,
+                statuses: endpoint.statuses,
+                campaign_ids: endpoint.campaign_ids,
+                supplier_ids: endpoint.supplier_ids,
+            };
+            crate::db::webhooks::create(conn, actor, &input, allow_private, now)
+        })
+        .await
+    })
+    .await
+}
+
+/// Turns an endpoint on (its waiting events go out) or off (they wait).
+#[server(endpoint = "set_webhook_enabled")]
+pub async fn set_webhook_enabled(endpoint_id: i64, enabled: bool) -> Result<(), AppError> {
+    ssr::as_owner(move |conn, actor, now| {
+        crate::db::webhooks::set_enabled(conn, actor, endpoint_id, enabled, now)
+    })
+    .await
+}
+
+/// Gives an endpoint a new signing secret, shown this once; the old one signs too for 24 hours.
+#[server(endpoint = "rotate_webhook_secret")]
+pub async fn rotate_webhook_secret(endpoint_id: i64) -> Result<CreatedEndpoint, AppError> {
+    ssr::as_owner(move |conn, actor, now| crate::db::webhooks::rotate_secret(conn, actor, endpoint_id, now))
+        .await
+}
+
+/// Sends an event again, now, with a fresh set of retries.
+#[server(endpoint = "resend_webhook_event")]
+pub async fn resend_webhook_event(event_id: i64) -> Result<(), AppError> {
+    ssr::as_owner(move |conn, actor, now| crate::db::webhooks::resend(conn, actor, event_id, now)).await
 }
