@@ -216,11 +216,13 @@ pub fn rotate_secret(
     let secret = generate_secret();
     write_transaction(conn, |conn| {
         let url = endpoint_in_instance(conn, actor.instance_id, id)?;
-        let old: String = webhook_endpoints::table.find(id).select(webhook_endpoints::secret).first(conn)?;
+        // One statement: the secret it replaces is the one in the row now (two rotations at once
+        // cannot both keep the same old one). A second rotation within the 24 hours ends the
+        // first one's overlap.
         diesel::update(webhook_endpoints::table.find(id))
             .set((
                 webhook_endpoints::secret.eq(&secret),
-                webhook_endpoints::previous_secret.eq(Some(old)),
+                webhook_endpoints::previous_secret.eq(webhook_endpoints::secret.nullable()),
                 webhook_endpoints::previous_secret_until
                     .eq(Some(now + TimeDelta::hours(ROTATION_OVERLAP_HOURS))),
                 webhook_endpoints::updated_at.eq(now),
@@ -240,13 +242,19 @@ pub fn rotate_secret(
 /// Sends an event again: it becomes pending and due now, with a fresh set of retries.
 pub fn resend(conn: &mut DbConn, actor: Actor, event_id: i64, now: NaiveDateTime) -> Result<(), SetupError> {
     write_transaction(conn, |conn| {
-        let found: Option<(i64, String)> = webhook_events::table
+        let found: Option<(String, Option<String>, NaiveDateTime)> = webhook_events::table
             .inner_join(webhook_endpoints::table)
             .filter(webhook_events::id.eq(event_id).and(webhook_endpoints::instance_id.eq(actor.instance_id)))
-            .select((webhook_events::endpoint_id, webhook_endpoints::url))
+            .select((webhook_endpoints::url, webhook_events::claimed_by, webhook_events::next_attempt_at))
             .first(conn)
             .optional()?;
-        let (_, url) = found.ok_or(SetupError::NotFound)?;
+        let (url, claimed_by, until) = found.ok_or(SetupError::NotFound)?;
+        if claimed_by.is_some() && until > now {
+            return Err(SetupError::invalid(
+                "event",
+                "This event is being sent right now. Look again in a minute before resending it.",
+            ));
+        }
         diesel::update(webhook_events::table.find(event_id))
             .set((
                 webhook_events::state.eq("pending"),

@@ -64,7 +64,8 @@ pub fn is_forbidden_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            // IPv4-mapped (::ffff:a.b.c.d) and the deprecated IPv4-compatible (::a.b.c.d) forms.
+            if let Some(v4) = v6.to_ipv4() {
                 return forbidden_v4(v4);
             }
             let seg = v6.segments();
@@ -76,7 +77,9 @@ pub fn is_forbidden_ip(ip: IpAddr) -> bool {
                 || (seg[0] & 0xffc0) == 0xfec0 // site-local (deprecated) fec0::/10
                 || (seg[0] == 0x64 && seg[1] == 0xff9b) // NAT64 64:ff9b::/96 can reach IPv4 inside
                 || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
-                || v6 == Ipv4Addr::LOCALHOST.to_ipv6_compatible() // ::127.0.0.1
+                || seg[0] == 0x2002 // 6to4: carries an IPv4 address
+                || (seg[0] == 0x2001 && seg[1] == 0) // Teredo: carries an IPv4 address
+                || (seg[0] == 0x0100 && seg[1..4] == [0, 0, 0]) // discard 100::/64
         }
     }
 }
@@ -211,6 +214,10 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a00:1",
+            "::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378::1",
+            "100::1",
         ] {
             assert!(is_forbidden_ip(ip.parse().unwrap()), "{ip} should be forbidden");
         }

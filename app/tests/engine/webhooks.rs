@@ -363,7 +363,10 @@ fn gone_disables_the_endpoint_and_private_addresses_need_the_flag() {
                 .first(&mut env.conn())
                 .expect("error");
             let error = error.unwrap_or_default();
-            assert!(error.contains("https") || error.contains("private"), "{label}: {url}: {error}");
+            assert!(
+                error.contains("https") || error.contains("private") || error.contains("public address"),
+                "{label}: {url}: {error}"
+            );
             webhooks::set_enabled(
                 &mut env.conn(),
                 Actor::from(&env.user("owner@sendback.test")),

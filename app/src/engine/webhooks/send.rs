@@ -40,12 +40,9 @@ impl Resolve for GuardedResolver {
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let public: Vec<SocketAddr> = all.iter().copied().filter(|a| !is_forbidden_ip(a.ip())).collect();
             if public.is_empty() {
-                let msg = if all.is_empty() {
-                    format!("{host} did not resolve")
-                } else {
-                    format!("{host} resolves to a private address; webhooks only go to public addresses")
-                };
-                return Err(msg.into());
+                // One message whether the name resolved or not: the page must not become a way
+                // to probe which internal names exist.
+                return Err(format!("{host} does not resolve to a public address").into());
             }
             Ok(Box::new(public.into_iter()) as Addrs)
         })
@@ -139,11 +136,22 @@ impl Sender {
         }
         let latency_ms = elapsed(started);
         let error = (!(200..300).contains(&status)).then(|| {
-            let text = String::from_utf8_lossy(&excerpt);
-            let text = text.trim();
+            let text = printable(&String::from_utf8_lossy(&excerpt));
             if text.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {text}") }
         });
         Attempt { status: Some(status), latency_ms, error }
+    }
+}
+
+/// A receiver's text as it is stored and shown: control characters (NUL cannot even be stored in
+/// PostgreSQL text) become spaces, runs of spaces one, at most 500 characters.
+pub fn printable(text: &str) -> String {
+    let cleaned: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let words: Vec<&str> = cleaned.split_whitespace().collect();
+    let joined = words.join(" ");
+    match joined.char_indices().nth(500) {
+        Some((cut, _)) => format!("{}…", &joined[..cut]),
+        None => joined,
     }
 }
 
@@ -162,8 +170,22 @@ fn describe(err: &reqwest::Error) -> String {
         last = Some(s.to_string());
         source = s.source();
     }
-    match last {
+    printable(&match last {
         Some(cause) => format!("{kind}: {cause}"),
         None => format!("{kind}: {err}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_receiver_s_text_is_stored_printable_and_short() {
+        assert_eq!(printable("bad\0 gateway\r\n\t<html>"), "bad gateway <html>");
+        let long = "x".repeat(600);
+        let cut = printable(&long);
+        assert_eq!(cut.chars().count(), 501);
+        assert!(cut.ends_with('…'));
     }
 }

@@ -32,6 +32,21 @@ pub fn claim(
     limit: usize,
     now: NaiveDateTime,
 ) -> Result<Vec<i64>, DbError> {
+    // A read first: an idle endpoint's loop never takes SQLite's write lock.
+    let due: i64 = webhook_events::table
+        .filter(
+            webhook_events::endpoint_id
+                .eq(endpoint_id)
+                .and(webhook_events::state.eq("pending"))
+                .and(webhook_events::next_attempt_at.le(now)),
+        )
+        .select(webhook_events::id)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0);
+    if due == 0 {
+        return Ok(Vec::new());
+    }
     let lock = if matches!(conn, DbConn::Pg(_)) { "FOR UPDATE OF ev SKIP LOCKED" } else { "" };
     let sql = format!(
         "UPDATE webhook_events SET claimed_by = $1, next_attempt_at = $2 \
@@ -57,8 +72,8 @@ pub fn claim(
 }
 
 /// What one event's request carries, read when it is sent (so a retry or a resend carries the
-/// same body).
-#[derive(Debug, QueryableByName)]
+/// same body). No `Debug`: it holds the signing secrets.
+#[derive(QueryableByName)]
 pub struct Outgoing {
     #[diesel(sql_type = BigInt)]
     pub event_id: i64,
@@ -251,7 +266,7 @@ pub fn record(
                     None => ("failed", r.at, None),
                 }
             };
-            diesel::update(
+            let updated = diesel::update(
                 webhook_events::table
                     .filter(webhook_events::id.eq(r.event_id).and(webhook_events::claimed_by.eq(worker))),
             )
@@ -266,6 +281,9 @@ pub fn record(
                 webhook_events::delivered_at.eq(delivered_at),
             ))
             .execute(conn)?;
+            if updated == 1 {
+                park_or_release_followers(conn, r.event_id, state, next, r.at)?;
+            }
             if gone {
                 diesel::update(webhook_endpoints::table.find(endpoint_id))
                     .set((
@@ -279,6 +297,40 @@ pub fn record(
         }
         Ok(())
     })
+}
+
+/// The lead's later pending events of the endpoint wait behind this one (one lead's events go
+/// in order): while it waits for a retry they are not due before it (so claims do not walk
+/// them again and again), and once it is delivered or failed they are due now.
+fn park_or_release_followers(
+    conn: &mut DbConn,
+    event_id: i64,
+    state: &str,
+    next: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let (endpoint_id, lead_id): (i64, i64) = webhook_events::table
+        .find(event_id)
+        .select((webhook_events::endpoint_id, webhook_events::lead_id))
+        .first(conn)?;
+    let followers = webhook_events::table.filter(
+        webhook_events::endpoint_id
+            .eq(endpoint_id)
+            .and(webhook_events::lead_id.eq(lead_id))
+            .and(webhook_events::state.eq("pending"))
+            .and(webhook_events::id.gt(event_id))
+            .and(webhook_events::claimed_by.is_null()),
+    );
+    if state == "pending" {
+        diesel::update(followers.filter(webhook_events::next_attempt_at.lt(next)))
+            .set(webhook_events::next_attempt_at.eq(next))
+            .execute(conn)?;
+    } else {
+        diesel::update(followers.filter(webhook_events::next_attempt_at.gt(now)))
+            .set(webhook_events::next_attempt_at.eq(now))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// The ids of the enabled endpoints (of every instance).

@@ -16,6 +16,7 @@ use super::send::Sender;
 use super::store::{self, Outgoing, Recorded};
 use crate::clock::SharedClock;
 use crate::db::{DbError, Pool, run_background};
+use crate::domain::webhooks::REQUEST_TIMEOUT_SECS;
 
 /// How often an idle endpoint loop looks for due events, and the supervisor for endpoints.
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -136,8 +137,9 @@ impl DeliveryWorker {
         }
         let n = batch.len();
         let results: Vec<Recorded> = futures_util::stream::iter(batch)
-            .map(|out| self.send(out))
+            .map(|out| self.send(out, now))
             .buffer_unordered(inner.settings.per_endpoint)
+            .filter_map(|r| async move { r })
             .collect()
             .await;
         let worker = inner.id.clone();
@@ -145,10 +147,17 @@ impl DeliveryWorker {
         Ok(n)
     }
 
-    async fn send(&self, out: Outgoing) -> Recorded {
+    /// Sends one claimed event; `None` when its claim (made at `claimed_at`) would run out
+    /// before the request could time out — it is left for the next claim, so it is neither sent
+    /// twice at once nor after a later event of its lead.
+    async fn send(&self, out: Outgoing, claimed_at: chrono::NaiveDateTime) -> Option<Recorded> {
         let inner = &self.inner;
         let _permit = inner.permits.acquire().await;
         let at = inner.clock.now();
+        let timeout = chrono::TimeDelta::seconds(i64::try_from(REQUEST_TIMEOUT_SECS).unwrap_or(10));
+        if at + timeout + chrono::TimeDelta::seconds(5) > claimed_at + store::LEASE {
+            return None;
+        }
         let timestamp = at.and_utc().timestamp();
         let msg_id = out.msg_id();
         let body = out.body();
@@ -164,12 +173,12 @@ impl DeliveryWorker {
         put("webhook-timestamp", timestamp.to_string());
         put("webhook-signature", signature);
         let attempt = inner.sender.post(&out.url, headers, body).await;
-        Recorded {
+        Some(Recorded {
             event_id: out.event_id,
             attempts_before: out.attempts,
             attempt,
             at,
             jitter: rand::random::<f64>(),
-        }
+        })
     }
 }
