@@ -33,7 +33,7 @@ pub mod intake;
 pub mod state;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{A, ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
@@ -62,6 +62,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             resp.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
         }
     }
+    // The bundle's name: `sendback`, or `sendback.<hash>` for a release build (see xtask).
+    let stylesheet = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
     view! {
         <!DOCTYPE html>
         <html lang="en-GB">
@@ -69,6 +71,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <link rel="stylesheet" id="sendback" href=stylesheet/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -100,7 +103,6 @@ pub fn App() -> impl IntoView {
         );
     });
     view! {
-        <Stylesheet id="sendback" href="/pkg/sendback.css"/>
         <Title formatter=|title: String| {
             if title.is_empty() { "Sendback".to_owned() } else { format!("{title} · Sendback") }
         }/>

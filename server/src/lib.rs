@@ -39,7 +39,11 @@ pub fn router(state: AppState) -> Router {
         .with_expiry(Expiry::OnInactivity(idle));
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
+    // The browser bundle: the brotli or gzip copy made at build time when the browser takes it.
+    let pkg = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    let assets = tower_http::services::ServeDir::new(pkg).precompressed_br().precompressed_gzip();
     Router::new()
+        .nest_service("/pkg", assets)
         .route("/health", get(health))
         .route("/api/uploads", post(app::rejections::http::upload))
         .route("/api/lead-uploads", post(app::imports::http::upload))
@@ -177,16 +181,46 @@ async fn limit_server_fn_bodies(req: Request, next: Next) -> Response {
 /// Pages are private and change with the session: never cached (so Back after log-out shows
 /// nothing), never framed, no MIME sniffing.
 async fn security_headers(req: Request<Body>, next: Next) -> Response {
-    let is_asset = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.svg";
+    let path = req.uri().path();
+    // The same URL is sent brotli, gzip or plain: a shared cache must keep them apart.
+    let varies = path.starts_with("/pkg/");
+    let cache = if is_hashed_asset(path) {
+        // Its name changes with its content: cached for a year, never revalidated.
+        "public, max-age=31536000, immutable"
+    } else if path.starts_with("/pkg/") || path == "/favicon.svg" {
+        "no-cache"
+    } else {
+        "no-store"
+    };
     let mut res = next.run(req).await;
+    // A missing file or an error is never cached.
+    let ok = res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED;
     let h = res.headers_mut();
-    if !is_asset {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(if ok { cache } else { "no-store" }));
+    if varies {
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     res
+}
+
+/// `/pkg/sendback.<16 hex digits>.<ext>`: a release bundle file named by its content.
+fn is_hashed_asset(path: &str) -> bool {
+    let Some(file) = path.strip_prefix("/pkg/sendback.") else { return false };
+    let Some((hash, ext)) = file.split_once('.') else { return false };
+    hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(ext, "js" | "wasm" | "css")
+}
+
+/// The bundle's name in `site_root`: `sendback.<hash>` as the release build wrote it to
+/// `pkg/output-name.txt`, else `sendback` (a debug build, or none).
+pub fn bundle_name(site_root: &std::path::Path) -> String {
+    std::fs::read_to_string(site_root.join("pkg").join("output-name.txt"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| s.starts_with("sendback") && !s.contains(['/', '\\']))
+        .unwrap_or_else(|| "sendback".to_owned())
 }
 
 /// `GET /health`: 200 with the backend and schema version when the database answers, else 503.
@@ -240,5 +274,26 @@ mod tests {
             &[("origin", "http://evil.example"), ("host", "127.0.0.1:3000")]
         )));
         assert!(is_cross_site_write(&req(Method::POST, &[("origin", "null"), ("host", "127.0.0.1:3000")])));
+    }
+
+    #[test]
+    fn only_content_named_bundle_files_are_immutable() {
+        assert!(is_hashed_asset("/pkg/sendback.0123456789abcdef.wasm"));
+        assert!(is_hashed_asset("/pkg/sendback.0123456789abcdef.css"));
+        assert!(!is_hashed_asset("/pkg/sendback.wasm"));
+        assert!(!is_hashed_asset("/pkg/sendback.0123456789abcdeg.js"));
+        assert!(!is_hashed_asset("/pkg/sendback.0123456789abcdef.js.map"));
+        assert!(!is_hashed_asset("/leads/sendback.0123456789abcdef.js"));
+    }
+
+    #[test]
+    fn the_bundle_name_comes_from_the_release_build() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(bundle_name(dir.path()), "sendback");
+        std::fs::create_dir_all(dir.path().join("pkg")).unwrap();
+        std::fs::write(dir.path().join("pkg/output-name.txt"), "sendback.0123456789abcdef\n").unwrap();
+        assert_eq!(bundle_name(dir.path()), "sendback.0123456789abcdef");
+        std::fs::write(dir.path().join("pkg/output-name.txt"), "../../etc/passwd").unwrap();
+        assert_eq!(bundle_name(dir.path()), "sendback");
     }
 }

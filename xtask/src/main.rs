@@ -3,6 +3,10 @@
 //! `wasm32-unknown-unknown` with `hydrate`, runs wasm-bindgen (linked in, at the exact version of
 //! the `wasm-bindgen` crate in Cargo.lock), optionally wasm-opt, and copies the stylesheet and
 //! public assets into `<target>/site`, the layout the server and leptos' `HydrationScripts` expect.
+//! A release build also names the bundle by its content (`sendback.<hash>.{js,wasm,css}`, the
+//! name written to `pkg/output-name.txt` for the server) and compresses each file once, here,
+//! with brotli (quality 11) and gzip (level 9), so the server sends `.br`/`.gz` files as they are
+//! and browsers may cache them for good.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -99,8 +103,55 @@ fn build_site(release: bool) -> Result<()> {
     copy_dir(&root.join("public"), &site)?;
 
     let size = std::fs::metadata(&out_wasm)?.len();
-    println!("site built in {} ({OUTPUT_NAME}.wasm: {size} bytes)", site.display());
+    if release {
+        let name = hash_and_compress(&pkg)?;
+        println!("site built in {} (bundle {name})", site.display());
+    } else {
+        println!("site built in {} ({OUTPUT_NAME}.wasm: {size} bytes)", site.display());
+    }
     Ok(())
+}
+
+/// Renames the bundle to `sendback.<hash>.{js,wasm,css}` (the hash of the three files'
+/// contents, so any change gives new names), writes that name to `output-name.txt`, writes a
+/// brotli and a gzip copy of each, and prints the sizes. Returns the name.
+fn hash_and_compress(pkg: &Path) -> Result<String> {
+    use sha2::Digest as _;
+    let kinds = ["js", "wasm", "css"];
+    let mut hasher = sha2::Sha256::new();
+    for kind in kinds {
+        hasher.update(std::fs::read(pkg.join(format!("{OUTPUT_NAME}.{kind}")))?);
+    }
+    let digest = hasher.finalize();
+    let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let name = format!("{OUTPUT_NAME}.{hash}");
+    for kind in kinds {
+        let from = pkg.join(format!("{OUTPUT_NAME}.{kind}"));
+        let to = pkg.join(format!("{name}.{kind}"));
+        std::fs::rename(&from, &to)?;
+        let raw = std::fs::read(&to)?;
+        let br = brotli_11(&raw)?;
+        let gz = gzip_9(&raw)?;
+        std::fs::write(pkg.join(format!("{name}.{kind}.br")), &br)?;
+        std::fs::write(pkg.join(format!("{name}.{kind}.gz")), &gz)?;
+        println!("  {name}.{kind}: {} bytes, brotli {} bytes, gzip {} bytes", raw.len(), br.len(), gz.len());
+    }
+    std::fs::write(pkg.join("output-name.txt"), format!("{name}\n"))?;
+    Ok(name)
+}
+
+fn brotli_11(data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams { quality: 11, lgwin: 24, ..Default::default() };
+    brotli::BrotliCompress(&mut std::io::Cursor::new(data), &mut out, &params)?;
+    Ok(out)
+}
+
+fn gzip_9(data: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(data)?;
+    Ok(enc.finish()?)
 }
 
 /// Shrinks the release wasm with binaryen's wasm-opt: `$WASM_OPT`, the npm copy under
