@@ -513,6 +513,34 @@ fn report_queries_agree_with_the_rows_on_both_backends() {
         );
         let reasons = by_reason(&mut conn, owner.instance_id, period).expect("reasons");
         assert!(reasons.iter().map(|r| r.n).sum::<i64>() <= received_rejected, "{l}");
+        // Four rejected leads given one reason, spelled three ways: one row, the most used spelling.
+        let four: Vec<i64> = leads::table
+            .filter(leads::instance_id.eq(owner.instance_id))
+            .filter(leads::received_at.ge(start).and(leads::status.eq("client_rejected")))
+            .select(leads::id)
+            .order(leads::id)
+            .limit(4)
+            .load(&mut conn)
+            .expect("leads");
+        assert_eq!(four.len(), 4, "{l}");
+        for (id, spelling) in
+            four.iter().zip(["Spelt Variously", "spelt variously ", "SPELT \t Variously", "Spelt  Variously"])
+        {
+            diesel::update(leads::table.find(id))
+                .set(leads::status_reason.eq(spelling))
+                .execute(&mut conn)
+                .expect("reason");
+        }
+        let reasons = by_reason(&mut conn, owner.instance_id, period).expect("reasons");
+        let variously: Vec<_> =
+            reasons.iter().filter(|r| r.name.to_lowercase().contains("variously")).collect();
+        assert_eq!(variously.len(), 1, "{l}: {reasons:?}");
+        assert_eq!((variously[0].name.as_str(), variously[0].n), ("Spelt Variously", 4), "{l}");
+        let mut keys: Vec<String> = reasons.iter().map(|r| r.name.to_lowercase()).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), reasons.len(), "{l}: every reason once");
+        assert!(reasons.windows(2).all(|w| w[0].n >= w[1].n), "{l}: most first");
         let days = per_day(&mut conn, owner.instance_id, period).expect("days");
         let made: i64 = lead_status_history::table
             .inner_join(leads::table)

@@ -79,18 +79,53 @@ pub fn by_supplier(conn: &mut DbConn, instance_id: i64, period: Period) -> Resul
     grouped(conn, instance_id, period, "s.name", "JOIN suppliers s ON s.id = l.supplier_id")
 }
 
-/// Client rejected leads received in the period, by the reason the client gave (most first).
+/// Most reasons the report lists.
+const REASONS_SHOWN: usize = 50;
+
+/// Client rejected leads received in the period, by the reason the client gave (most first), as
+/// people mean it: reasons that differ only in letter case or whitespace are one reason, shown as
+/// its most used spelling (see [`merge_reasons`]).
 pub fn by_reason(conn: &mut DbConn, instance_id: i64, period: Period) -> Result<Vec<CountRow>, DbError> {
     let (start, end) = period.bounds();
-    Ok(diesel::sql_query(
+    // The database counts each exact spelling; the merge runs here, as SQLite's LOWER and TRIM
+    // fold only ASCII letters and spaces, and neither backend collapses inner whitespace.
+    let spellings: Vec<CountRow> = diesel::sql_query(
         "SELECT COALESCE(l.status_reason, '') AS name, CAST(COUNT(*) AS BIGINT) AS n FROM leads l \
          WHERE l.instance_id = $1 AND l.received_at >= $2 AND l.received_at < $3 AND l.status = 'client_rejected' \
-         GROUP BY COALESCE(l.status_reason, '') ORDER BY n DESC, name LIMIT 50",
+         GROUP BY COALESCE(l.status_reason, '')",
     )
     .bind::<BigInt, _>(instance_id)
     .bind::<Timestamp, _>(start)
     .bind::<Timestamp, _>(end)
-    .load(conn)?)
+    .load(conn)?;
+    let mut merged = merge_reasons(spellings);
+    merged.truncate(REASONS_SHOWN);
+    Ok(merged)
+}
+
+/// Merges counts per exact spelling into one row per reason. A spelling is the text with its
+/// whitespace tidied (trimmed, inner runs one space); spellings equal but for letter case are one
+/// reason, named by its most used spelling, and on a tie by the first of them in code-point order
+/// ("Duplicate Lead" before "duplicate lead"). Most first, then by name.
+pub fn merge_reasons(rows: impl IntoIterator<Item = CountRow>) -> Vec<CountRow> {
+    use std::collections::BTreeMap;
+    // reason key → (spelling → count)
+    let mut reasons: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    for row in rows {
+        let spelling = row.name.split_whitespace().collect::<Vec<_>>().join(" ");
+        *reasons.entry(spelling.to_lowercase()).or_default().entry(spelling).or_default() += row.n;
+    }
+    let mut merged: Vec<CountRow> = reasons
+        .into_values()
+        .filter_map(|spellings| {
+            let n = spellings.values().sum();
+            // The first spelling (in order) with the highest count.
+            let (name, _) = spellings.into_iter().rev().max_by_key(|(_, count)| *count)?;
+            Some(CountRow { name, n })
+        })
+        .collect();
+    merged.sort_by(|a, b| b.n.cmp(&a.n).then_with(|| a.name.cmp(&b.name)));
+    merged
 }
 
 /// Client rejections made on each day of the period (from the status history), `YYYY-MM-DD`.
@@ -110,4 +145,39 @@ pub fn per_day(conn: &mut DbConn, instance_id: i64, period: Period) -> Result<Ve
     .bind::<Timestamp, _>(start)
     .bind::<Timestamp, _>(end)
     .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(list: &[(&str, i64)]) -> Vec<CountRow> {
+        list.iter().map(|(name, n)| CountRow { name: (*name).to_owned(), n: *n }).collect()
+    }
+
+    #[test]
+    fn reasons_differing_in_case_or_whitespace_are_one() {
+        let merged = merge_reasons(rows(&[
+            ("duplicate lead ", 2),
+            ("Duplicate Lead", 3),
+            ("DUPLICATE  LEAD", 1),
+            ("Wrong\tnumber", 1),
+            ("wrong number", 1),
+            ("", 1),
+            ("  ", 1),
+        ]));
+        assert_eq!(merged, rows(&[("Duplicate Lead", 6), ("", 2), ("Wrong number", 2)]));
+    }
+
+    #[test]
+    fn the_most_used_spelling_names_the_reason() {
+        // "duplicate lead" and " duplicate lead" are one spelling (3) against "Duplicate Lead" (2).
+        let merged =
+            merge_reasons(rows(&[("Duplicate Lead", 2), ("duplicate lead", 2), (" duplicate lead", 1)]));
+        assert_eq!(merged, rows(&[("duplicate lead", 5)]));
+        // A tie goes to the first spelling in code-point order, whatever order the rows came in.
+        for list in [[("fake", 2), ("Fake", 2)], [("Fake", 2), ("fake", 2)]] {
+            assert_eq!(merge_reasons(rows(&list)), rows(&[("Fake", 4)]));
+        }
+    }
 }

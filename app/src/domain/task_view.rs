@@ -59,3 +59,13 @@ pub struct TaskSummary {
     pub rows_done: i64,
     pub rejected: i64,
 }
+
+/// A page of the task history, newest first, with the cursors of its neighbours: `older` is the
+/// id to read older tasks before (its last task), `newer` the id to read newer ones after (its
+/// first), each `None` when there are none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TaskHistory {
+    pub tasks: Vec<TaskSummary>,
+    pub older: Option<i64>,
+    pub newer: Option<i64>,
+}

@@ -67,9 +67,9 @@ pub struct FileShape {
     pub headers: Vec<String>,
     /// Byte offset where the data rows start (after the BOM and the header row).
     pub data_offset: u64,
-    /// Line number of the header row (1 unless blank lines precede it).
+    /// Spreadsheet row number of the header row (1 unless blank lines precede it).
     pub header_line: u64,
-    /// Line number at `data_offset`.
+    /// Spreadsheet row number at `data_offset` (see [`RowCounter`]).
     pub data_line: u64,
 }
 
@@ -242,8 +242,8 @@ fn read_header(path: &Path) -> Result<FileShape, FileRefusal> {
         return Err(FileRefusal::NoHeader);
     }
     let data_offset = offset + reader.position().byte();
-    let mut counter = LineCounter::open(path, offset, header_line)?;
-    let data_line = counter.line_at(data_offset).map_err(io_refusal)?;
+    let mut counter = RowCounter::open(path, offset, header_line)?;
+    let data_line = counter.end_record(data_offset, &record).map_err(io_refusal)?;
     Ok(FileShape { delimiter, headers, data_offset, header_line, data_line })
 }
 
@@ -285,16 +285,17 @@ fn read_line(r: &mut BufReader<File>, out: &mut Vec<u8>) -> std::io::Result<usiz
     }
 }
 
-/// One data row as read: its spreadsheet line number, cells (raw bytes), and the byte offset
+/// One data row as read: its spreadsheet row number, cells (raw bytes), and the byte offset
 /// where the next row starts (the resume cursor once this row is committed).
 #[derive(Debug, Clone)]
 pub struct RawRow {
+    /// The row number a spreadsheet shows for it (docs/DOMAIN.md, "Row numbers").
     pub line: u64,
     /// Byte offset where the row starts.
     pub offset: u64,
     pub cells: csv::ByteRecord,
     pub next_offset: u64,
-    /// Line number at `next_offset`.
+    /// Spreadsheet row number at `next_offset`: with it, the cursor resumes the numbering.
     pub next_line: u64,
     /// Set when the row runs to the end of the file inside an unclosed quote.
     pub unterminated_quote: bool,
@@ -316,14 +317,14 @@ impl RawRow {
 pub struct RowReader {
     reader: csv::Reader<BufReader<File>>,
     base_offset: u64,
-    lines: LineCounter,
+    lines: RowCounter,
     file_len: u64,
     path: std::path::PathBuf,
     record: csv::ByteRecord,
 }
 
 impl RowReader {
-    /// `line` is the spreadsheet line number of the row that starts at `offset`.
+    /// `line` is the spreadsheet row number of the row that starts at `offset`.
     pub fn open(path: &Path, delimiter: u8, offset: u64, line: u64) -> Result<Self, FileRefusal> {
         let mut file = File::open(path).map_err(io_refusal)?;
         let file_len = file.metadata().map_err(io_refusal)?.len();
@@ -336,7 +337,7 @@ impl RowReader {
         Ok(Self {
             reader,
             base_offset: offset,
-            lines: LineCounter::open(path, offset, line)?,
+            lines: RowCounter::open(path, offset, line)?,
             file_len,
             path: path.to_owned(),
             record: csv::ByteRecord::new(),
@@ -355,7 +356,7 @@ impl RowReader {
             }
             let next_offset = self.base_offset + self.reader.position().byte();
             if self.record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
-                self.lines.line_at(next_offset).map_err(io_refusal)?;
+                self.lines.end_record(next_offset, &self.record).map_err(io_refusal)?;
                 continue;
             }
             // The row starts at its first non-blank byte after the previous row.
@@ -363,7 +364,7 @@ impl RowReader {
             let spans_lines = self.record.iter().any(|c| c.contains(&b'\n') || c.contains(&b'\r'));
             let unterminated_quote =
                 spans_lines && next_offset >= self.file_len && odd_quotes(&self.path, start, next_offset);
-            let next_line = self.lines.line_at(next_offset).map_err(io_refusal)?;
+            let next_line = self.lines.end_record(next_offset, &self.record).map_err(io_refusal)?;
             return Ok(Some(RawRow {
                 line,
                 offset: start,
@@ -477,16 +478,19 @@ impl RowAt {
     }
 }
 
-/// Line numbers by byte offset: a second sequential pass over the file counting line ends (CRLF,
-/// LF or a lone CR each end one line), because the csv parser does not count blank lines.
-struct LineCounter {
+/// Spreadsheet row numbers by byte offset: a second sequential pass over the file counting line
+/// ends (CRLF, LF or a lone CR each end one line), because the csv parser does not count blank
+/// lines, less the line ends inside the quoted cells of the records read ([`Self::end_record`]),
+/// as a spreadsheet shows a record on one row however many lines its cells hold. A blank line is
+/// a row too (a spreadsheet shows it empty), though it is not a data row.
+struct RowCounter {
     reader: BufReader<File>,
     pos: u64,
     line: u64,
     after_cr: bool,
 }
 
-impl LineCounter {
+impl RowCounter {
     fn open(path: &Path, offset: u64, line: u64) -> Result<Self, FileRefusal> {
         let mut file = File::open(path).map_err(io_refusal)?;
         // An offset between the CR and LF of a CRLF must not count the LF as another line.
@@ -531,7 +535,15 @@ impl LineCounter {
     }
 }
 
-impl LineCounter {
+impl RowCounter {
+    /// The row number at `next_offset`, the end of `record` (read since the last call): the line
+    /// ends inside its cells do not start rows.
+    fn end_record(&mut self, next_offset: u64, record: &csv::ByteRecord) -> std::io::Result<u64> {
+        self.line_at(next_offset)?;
+        self.line = self.line.saturating_sub(record.iter().map(line_ends).sum::<u64>());
+        Ok(self.line)
+    }
+
     /// Skips whitespace (blank lines) up to `limit`; returns the offset and line of the first
     /// other byte.
     fn skip_blank(&mut self, limit: u64) -> std::io::Result<(u64, u64)> {
@@ -546,6 +558,18 @@ impl LineCounter {
         }
         Ok((self.pos, self.line))
     }
+}
+
+/// Line ends in a cell (CRLF, LF or a lone CR, as [`RowCounter::line_at`] counts them). A line end
+/// is in a cell only inside quotes, where the cell keeps its bytes as the file has them.
+fn line_ends(cell: &[u8]) -> u64 {
+    let mut n = 0;
+    let mut after_cr = false;
+    for &b in cell {
+        n += u64::from(b == b'\r' || (b == b'\n' && !after_cr));
+        after_cr = b == b'\r';
+    }
+    n
 }
 
 #[cfg(test)]
@@ -593,7 +617,7 @@ mod tests {
         assert_eq!(cells(&rows[0]), ["101", "Wrong; number"]);
         assert_eq!(cells(&rows[1]), ["102", "two\r\nlines"]);
         assert_eq!(cells(&rows[2]), ["103", "ok"]);
-        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [3, 4, 7]);
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [3, 4, 6], "a blank line is a row");
         assert!(rows.iter().all(|r| !r.unterminated_quote));
     }
 
@@ -613,6 +637,42 @@ mod tests {
         let second = r.next_row().unwrap().unwrap();
         assert_eq!(cells(&second), ["2", "b"]);
         assert_eq!(second.line, 3);
+    }
+
+    #[test]
+    fn numbers_rows_as_a_spreadsheet_shows_them() {
+        // A note over three lines (LF, CRLF) is one row; so is a quoted header cell over two.
+        let (shape, rows) =
+            rows(b"id,\"Reason\nfor it\"\n1,\"first\nsecond\r\nthird\"\n2,plain\n\n3,\"a\rb\"\n4,last");
+        assert_eq!((shape.header_line, shape.data_line), (1, 2));
+        assert_eq!(shape.headers[1], "Reason\nfor it");
+        let numbered: Vec<(u64, String)> = rows.iter().map(|r| (r.line, cells(r)[0].clone())).collect();
+        let want = [(2, "1"), (3, "2"), (5, "3"), (6, "4")];
+        assert_eq!(numbered, want.map(|(n, id)| (n, id.to_owned())), "the blank line is row 4");
+        assert_eq!(rows.iter().map(|r| r.next_line).collect::<Vec<_>>(), [3, 4, 6, 6]);
+    }
+
+    #[test]
+    fn resumes_the_numbering_after_a_multi_line_row() {
+        let f = file(b"id,reason\n1,\"a\nb\nc\"\n2,d\n3,\"e\r\nf\"\n4,g\n");
+        let shape = inspect(f.path()).unwrap();
+        let mut r = RowReader::open(f.path(), shape.delimiter, shape.data_offset, shape.data_line).unwrap();
+        let first = r.next_row().unwrap().unwrap();
+        assert_eq!((first.line, first.next_line), (2, 3));
+        // A cursor taken after the first row resumes with the same numbers as one pass.
+        let mut r = RowReader::open(f.path(), shape.delimiter, first.next_offset, first.next_line).unwrap();
+        let rest: Vec<u64> = std::iter::from_fn(|| r.next_row().unwrap()).map(|row| row.line).collect();
+        assert_eq!(rest, [3, 4, 5]);
+        // Read by offset (pass 2), a row keeps the number pass 1 gave it.
+        let mut at = RowAt::open(f.path(), shape.delimiter).unwrap();
+        assert_eq!(cells(&at.read_at(first.offset, first.line).unwrap()), ["1", "a\nb\nc"]);
+    }
+
+    #[test]
+    fn counts_line_ends_in_a_cell_as_the_file_does() {
+        assert_eq!(line_ends(b"plain"), 0);
+        assert_eq!(line_ends(b"a\nb\r\nc\rd"), 3);
+        assert_eq!(line_ends(b"\r\r\n\n"), 3);
     }
 
     #[test]

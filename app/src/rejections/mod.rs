@@ -12,14 +12,15 @@ mod task_page;
 pub(crate) mod upload;
 
 pub use model::{
-    AffectedLead, IdentifierChoice, Outcome, PreviewSummary, TaskForm, TaskOptions, TaskStatus, TaskSummary,
-    TaskView, UploadPreview, UploadRefusal,
+    AffectedLead, IdentifierChoice, Outcome, PreviewSummary, TaskForm, TaskHistory, TaskOptions, TaskStatus,
+    TaskSummary, TaskView, UploadPreview, UploadRefusal,
 };
 pub use task_page::TaskPage;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
+use leptos_router::hooks::use_query_map;
 
 use crate::components::{ErrorPage, use_me};
 use crate::error::AppError;
@@ -32,8 +33,18 @@ pub const NO_PERMISSION: &str = "Importing rejections needs the \"Reject Leads a
 pub fn ImportRejectionsPage() -> impl IntoView {
     let is_owner = use_me().is_some_and(|me| me.is_owner);
     // One suspense boundary per page: the page hydrates in one piece, so nothing the user does
-    // right after it loads meets a half-hydrated part.
-    let history = Resource::new(|| (), |_| rejection_task_history());
+    // right after it loads meets a half-hydrated part. (The history in a suspense of its own, so
+    // that paging re-rendered it alone, failed hydration now and then.) The history's page comes
+    // from the address: `?before=` / `?after=` a task id.
+    let query = use_query_map();
+    let cursor = Memo::new(move |_| {
+        query.with(|q| {
+            let id = |k: &str| q.get(k).and_then(|v| v.parse::<i64>().ok());
+            (id("before"), id("after"))
+        })
+    });
+    let history =
+        Resource::new(move || cursor.get(), |(before, after)| rejection_task_history(before, after));
     if is_owner {
         return view! {
             <Title text="Rejection tasks"/>
@@ -79,34 +90,36 @@ pub fn ImportRejectionsPage() -> impl IntoView {
     .into_any()
 }
 
-/// The newest tasks the user may see.
+/// A page of the tasks the user may see, newest first, one line each (long names are cut short,
+/// whole in their `title`), with links to older and newer pages.
 #[component]
-fn TaskHistory(tasks: Result<Vec<TaskSummary>, AppError>) -> impl IntoView {
+fn TaskHistory(tasks: Result<TaskHistory, AppError>) -> impl IntoView {
+    const PAGE: &str = "/leads/import-rejections";
     view! {
         <section aria-labelledby="history-heading">
             <h2 id="history-heading">"Task history"</h2>
             {match tasks {
-                Ok(list) if list.is_empty() => view! { <p>"No rejection tasks yet."</p> }.into_any(),
-                Ok(list) => view! {
-                    <table class="data">
-                        <caption class="visually-hidden">"Recent rejection tasks"</caption>
+                Ok(page) if page.tasks.is_empty() => view! { <p>"No rejection tasks yet."</p> }.into_any(),
+                Ok(page) => view! {
+                    <table class="data history">
+                        <caption class="visually-hidden">"Rejection tasks, newest first"</caption>
                         <thead><tr>
-                            <th scope="col">"Task"</th>
+                            <th scope="col" class="col-task">"Task"</th>
                             <th scope="col">"File"</th>
                             <th scope="col">"Campaign"</th>
-                            <th scope="col">"Started by"</th>
-                            <th scope="col">"When (UTC)"</th>
-                            <th scope="col">"Status"</th>
-                            <th scope="col">"Rows"</th>
-                            <th scope="col">"Rejected"</th>
+                            <th scope="col" class="col-by">"Started by"</th>
+                            <th scope="col" class="col-when">"When (UTC)"</th>
+                            <th scope="col" class="col-status">"Status"</th>
+                            <th scope="col" class="col-rows">"Rows"</th>
+                            <th scope="col" class="col-rejected">"Rejected"</th>
                         </tr></thead>
                         <tbody>
-                            {list.into_iter().map(|t| view! {
+                            {page.tasks.into_iter().map(|t| view! {
                                 <tr>
                                     <td><A href=format!("/leads/import-rejections/tasks/{}", t.id)>{format!("Task {}", t.id)}</A></td>
-                                    <td>{t.file_name}</td>
-                                    <td>{t.campaign}</td>
-                                    <td>{t.started_by}</td>
+                                    <td title=t.file_name.clone()>{t.file_name.clone()}</td>
+                                    <td title=t.campaign.clone()>{t.campaign.clone()}</td>
+                                    <td title=t.started_by.clone()>{t.started_by.clone()}</td>
                                     <td>{t.created_at}</td>
                                     <td><span class=format!("badge task-{}", t.status.as_str())>{t.status.label()}</span></td>
                                     <td>{match t.rows_total {
@@ -118,6 +131,10 @@ fn TaskHistory(tasks: Result<Vec<TaskSummary>, AppError>) -> impl IntoView {
                             }).collect_view()}
                         </tbody>
                     </table>
+                    <nav class="pager" aria-label="Task history pages">
+                        {page.newer.map(|id| view! { <A href=format!("{PAGE}?after={id}")>"Newer tasks"</A> })}
+                        {page.older.map(|id| view! { <A href=format!("{PAGE}?before={id}")>"Older tasks"</A> })}
+                    </nav>
                 }.into_any(),
                 Err(err) => view! { <p class="form-error" role="alert">{err.to_string()}</p> }.into_any(),
             }}

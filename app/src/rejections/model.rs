@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::domain::task::{IdentifierChoice, Outcome, TaskOptions, TaskStatus};
-pub use crate::domain::task_view::{AffectedLead, TaskSummary, TaskView};
+pub use crate::domain::task_view::{AffectedLead, TaskHistory, TaskSummary, TaskView};
 
 /// What the server read of an uploaded file: shown as soon as a file is chosen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

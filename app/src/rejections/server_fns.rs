@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
-use super::model::{PreviewSummary, TaskForm, TaskSummary, TaskView};
+use super::model::{PreviewSummary, TaskForm, TaskHistory, TaskView};
 use crate::domain::preview_job::PreviewProgress;
 use crate::error::AppError;
 
@@ -37,7 +37,7 @@ pub struct RejectionSetup {
     pub max_upload_bytes: u64,
 }
 
-/// Tasks shown in the history.
+/// Tasks shown on a page of the history.
 pub const HISTORY_LENGTH: i64 = 20;
 
 /// The campaigns of the user's client, with their maximum rejection time and deduped fields, and
@@ -166,16 +166,30 @@ pub async fn rejection_task(id: i64) -> Result<TaskView, AppError> {
     .await
 }
 
-/// The newest tasks: a client user's own, or (owner staff) everyone's in the instance.
+/// A page of the task history, newest first: a client user's own tasks, or (owner staff)
+/// everyone's in the instance. `before`: the tasks older than that task; `after`: newer ones;
+/// neither: the newest.
 #[server(endpoint = "rejection_task_history")]
-pub async fn rejection_task_history() -> Result<Vec<TaskSummary>, AppError> {
+pub async fn rejection_task_history(
+    before: Option<i64>,
+    after: Option<i64>,
+) -> Result<TaskHistory, AppError> {
     crate::auth::access::guarded(async move {
+        use crate::engine::task::views::{HistoryPage, task_history_page};
         let state = crate::state::app_state()?;
         let user = crate::auth::access::current_user().await?;
         crate::auth::access::may_read_tasks(&user)?;
-        Ok(state
-            .db(move |conn| crate::engine::task::views::task_history(conn, &user, HISTORY_LENGTH))
-            .await?)
+        let page = match (before, after) {
+            (Some(id), _) => HistoryPage::OlderThan(id),
+            (None, Some(id)) => HistoryPage::NewerThan(id),
+            (None, None) => HistoryPage::Newest,
+        };
+        let slice = state.db(move |conn| task_history_page(conn, &user, page, HISTORY_LENGTH)).await?;
+        Ok(TaskHistory {
+            older: slice.tasks.last().filter(|_| slice.has_older).map(|t| t.id),
+            newer: slice.tasks.first().filter(|_| slice.has_newer).map(|t| t.id),
+            tasks: slice.tasks,
+        })
     })
     .await
 }

@@ -142,18 +142,69 @@ pub mod ssr {
                 (bar - 1.0).max(1.0),
             ));
         }
-        for (i, day) in days.iter().enumerate() {
-            if i == 0 || i + 1 == days.len() || (days.len() > 10 && i % 7 == 0) {
-                svg.push_str(&format!(
-                    "<text x=\"{:.1}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#5a6472\">{}</text>",
-                    left + (i as f64 + 0.5) * bar,
-                    h - 8.0,
-                    day.format("%d %b"),
-                ));
-            }
+        for label in day_labels(days.len(), left, plot_w) {
+            let Some(day) = days.get(label.index) else { continue };
+            svg.push_str(&format!(
+                "<text x=\"{:.1}\" y=\"{}\" font-size=\"11\" text-anchor=\"{}\" fill=\"#5a6472\">{}</text>",
+                label.x,
+                h - 8.0,
+                label.anchor,
+                day.format("%d %b"),
+            ));
         }
         svg.push_str("</svg>");
         svg
+    }
+
+    /// Room a date label ("30 Nov" at 11 px) takes, with a gap to the next.
+    const LABEL_WIDTH: f64 = 44.0;
+
+    /// A date label under the chart: the day's index, where it stands and how it is anchored.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub struct DayLabel {
+        pub index: usize,
+        pub x: f64,
+        /// SVG `text-anchor`: `start`, `middle` or `end`.
+        pub anchor: &'static str,
+    }
+
+    impl DayLabel {
+        /// The part of the axis its text covers.
+        pub fn span(&self) -> (f64, f64) {
+            match self.anchor {
+                "start" => (self.x, self.x + LABEL_WIDTH),
+                "end" => (self.x - LABEL_WIDTH, self.x),
+                _ => (self.x - LABEL_WIDTH / 2.0, self.x + LABEL_WIDTH / 2.0),
+            }
+        }
+    }
+
+    /// The labels of `days` bars filling `width` from `left`: the first day (anchored at the
+    /// plot's start), the last (anchored at its end, so it stays inside the chart) and, between,
+    /// every week on long periods or every day that fits on short ones — skipping any that would
+    /// touch a neighbour, so two dates never run together.
+    pub fn day_labels(days: usize, left: f64, width: f64) -> Vec<DayLabel> {
+        let bar = width / days.max(1) as f64;
+        match days {
+            0 => return Vec::new(),
+            1 => return vec![DayLabel { index: 0, x: left + bar / 2.0, anchor: "middle" }],
+            _ => {}
+        }
+        let last = DayLabel { index: days - 1, x: left + width, anchor: "end" };
+        let fit = (LABEL_WIDTH / bar).ceil().max(1.0) as usize;
+        let step = if days > 10 { fit.div_ceil(7) * 7 } else { fit };
+        let mut labels = vec![DayLabel { index: 0, x: left, anchor: "start" }];
+        for index in (step..days - 1).step_by(step) {
+            let label = DayLabel { index, x: left + (index as f64 + 0.5) * bar, anchor: "middle" };
+            let clear_of_previous = labels.last().is_none_or(|p| p.span().1 <= label.span().0);
+            if clear_of_previous && label.span().1 <= last.span().0 {
+                labels.push(label);
+            }
+        }
+        if labels.last().is_none_or(|p| p.span().1 <= last.span().0) {
+            labels.push(last);
+        }
+        labels
     }
 
     #[cfg(test)]
@@ -184,6 +235,37 @@ pub mod ssr {
             assert!(svg.contains("2026-11-21: 4"));
             assert!(svg.contains("6 in all"));
             assert!(!svg.contains("<script"));
+        }
+
+        #[test]
+        fn date_labels_never_overlap_and_keep_both_ends() {
+            let (left, width) = (48.0, 664.0);
+            for days in 2..=366 {
+                let labels = day_labels(days, left, width);
+                assert_eq!(labels.first().map(|l| l.index), Some(0), "{days} days");
+                assert_eq!(labels.last().map(|l| l.index), Some(days - 1), "{days} days");
+                for pair in labels.windows(2) {
+                    assert!(pair[0].span().1 <= pair[1].span().0, "{days} days: {pair:?}");
+                }
+                assert!(
+                    labels.iter().all(|l| l.span().0 >= left && l.span().1 <= left + width),
+                    "{days} days"
+                );
+            }
+            assert_eq!(day_labels(1, left, width).len(), 1);
+            assert!(day_labels(0, left, width).is_empty());
+        }
+
+        #[test]
+        fn a_month_is_labelled_weekly_without_the_day_before_the_last() {
+            // 30 days: the 29th day's weekly label would touch the 30th's ("29 Nov30 Nov").
+            let indices: Vec<usize> = day_labels(30, 48.0, 664.0).iter().map(|l| l.index).collect();
+            assert_eq!(indices, [0, 7, 14, 21, 29]);
+            let svg = chart(Period { from: d("2026-11-01"), to: d("2026-11-30") }, &[]);
+            assert!(svg.contains("text-anchor=\"end\" fill=\"#5a6472\">30 Nov</text>"), "{svg}");
+            assert!(!svg.contains(">29 Nov</text>"));
+            // A week has a label a day.
+            assert_eq!(day_labels(7, 48.0, 664.0).len(), 7);
         }
     }
 }

@@ -290,9 +290,14 @@ fn a_stopped_import_resumes_without_repeating_a_row() {
     for env in Env::all() {
         let label = env.db.label;
         let t = set_up(&env, None);
+        // Every third name spans two lines: still one row each, numbered as a spreadsheet shows
+        // them, before and after the resume.
         let mut file = String::from("email,first_name\n");
         for i in 0..25 {
-            file.push_str(&format!("p{i}@example.com,P{i}\n"));
+            match i % 3 {
+                0 => file.push_str(&format!("p{i}@example.com,\"P{i}\nsecond line\"\n")),
+                _ => file.push_str(&format!("p{i}@example.com,P{i}\n")),
+            }
         }
         let up = upload(&env, &t.owner, "many.csv", &file);
         let columns = vec![ColumnUse::Field(t.fields[0]), ColumnUse::Field(t.fields[2])];

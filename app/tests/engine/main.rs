@@ -11,6 +11,7 @@ mod support;
 
 mod api_reject;
 mod claims;
+mod history;
 mod intake;
 mod lead_import;
 mod leases;

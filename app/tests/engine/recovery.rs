@@ -149,3 +149,55 @@ fn tiny_sorted_runs_give_the_same_end_state_and_results_as_one_run() {
         assert!(left.is_empty(), "{label}: temporary files are deleted: {left:?}");
     }
 }
+
+/// Row numbers are the spreadsheet's (docs/DOMAIN.md, "Row numbers"): a note over several lines
+/// is one row, a blank line is a row, and a task resumed after a crash numbers rows the same.
+#[test]
+fn results_number_rows_as_a_spreadsheet_shows_them_across_a_resume() {
+    for env in Env::all() {
+        let l = env.db.label;
+        let inside = env.leads_where("Home Insurance UK", "received", 0, 6, 4);
+        let file = env.file(
+            "notes.csv",
+            format!(
+                "Lead ID,Rejection Reason,Agent\n\
+                 {},\"Called twice\nand said no\",a1\n\
+                 {},Wrong number,a1\n\
+                 {},\"one\r\ntwo\r\nthree\",a1\n\
+                 \n\
+                 {},Fake,a1\n",
+                inside[0], inside[1], inside[2], inside[3]
+            )
+            .as_bytes(),
+        );
+        let req = env.request("Home Insurance UK", IdentifierChoice::LeadId, "Lead ID", "Rejection Reason");
+        let task = env.submit(&req, &file).expect("submit");
+        // One batch of two rows, then the worker "dies"; another takes the task over.
+        let (_, end) = env.worker(2).run_one(RunLimits { max_batches: Some(1) }).expect("run").expect("task");
+        assert_eq!(end, RunEnd::Stopped, "{l}");
+        env.clock.advance(TimeDelta::seconds(31));
+        let (_, end) = env.worker(2).run_one(RunLimits::default()).expect("run").expect("task");
+        assert_eq!(end, RunEnd::Completed, "{l}");
+
+        let results = env.results_csv(task);
+        let mut reader = csv::Reader::from_reader(results.as_bytes());
+        let rows: Vec<(String, String, String)> = reader
+            .records()
+            .map(|r| {
+                let r = r.expect("record");
+                (r[0].to_owned(), r[2].to_owned(), r[3].to_owned())
+            })
+            .collect();
+        let want = [
+            ("2", "Called twice\nand said no"),
+            ("3", "Wrong number"),
+            ("4", "one\r\ntwo\r\nthree"),
+            ("6", "Fake"),
+        ];
+        assert_eq!(
+            rows,
+            want.map(|(row, reason)| (row.to_owned(), reason.to_owned(), "rejected".to_owned())),
+            "{l}: the header is row 1, the blank line row 5"
+        );
+    }
+}

@@ -149,41 +149,150 @@ struct HistoryRow {
     outcome_counts: String,
 }
 
+/// Which page of the task history to read: keyset pages over (created, id), newest first, so a
+/// page stays the same while new tasks arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HistoryPage {
+    /// The newest tasks.
+    #[default]
+    Newest,
+    /// The tasks just older than task `id`.
+    OlderThan(i64),
+    /// The tasks just newer than task `id`.
+    NewerThan(i64),
+}
+
+/// A page of the task history, newest first, and whether tasks lie on either side of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistorySlice {
+    pub tasks: Vec<TaskSummary>,
+    pub has_older: bool,
+    pub has_newer: bool,
+}
+
+/// The tasks `user` may see (`TaskVisibility`), joined to their names, as a boxed query.
+macro_rules! visible_history {
+    ($user:expr) => {{
+        let mut q = rejection_tasks::table
+            .inner_join(uploads::table)
+            .inner_join(campaigns::table)
+            .inner_join(users::table.on(users::id.eq(rejection_tasks::user_id)))
+            .filter(rejection_tasks::instance_id.eq($user.instance_id))
+            .into_boxed();
+        if let TaskVisibility::StartedBy(user_id) = TaskVisibility::of($user) {
+            q = q.filter(rejection_tasks::user_id.eq(user_id));
+        }
+        q
+    }};
+}
+
 /// The newest tasks `user` may see, newest first.
 pub fn task_history(conn: &mut DbConn, user: &UserContext, limit: i64) -> Result<Vec<TaskSummary>, DbError> {
-    let mut q = rejection_tasks::table
-        .inner_join(uploads::table)
-        .inner_join(campaigns::table)
-        .inner_join(users::table.on(users::id.eq(rejection_tasks::user_id)))
-        .filter(rejection_tasks::instance_id.eq(user.instance_id))
-        .select(HistoryRow::as_select())
-        .order((rejection_tasks::created_at.desc(), rejection_tasks::id.desc()))
-        .limit(limit)
-        .into_boxed();
-    if let TaskVisibility::StartedBy(user_id) = TaskVisibility::of(user) {
-        q = q.filter(rejection_tasks::user_id.eq(user_id));
-    }
-    let rows: Vec<HistoryRow> = q.load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let rejected = parse_counts(&row.outcome_counts)
-                .into_iter()
-                .find(|(o, _)| *o == Outcome::Rejected)
-                .map_or(0, |(_, n)| n);
-            TaskSummary {
-                id: row.id,
-                file_name: row.names.file_name,
-                campaign: row.names.campaign,
-                started_by: row.names.started_by,
-                created_at: stamp(row.created_at),
-                status: row.status,
-                rows_total: row.rows_total,
-                rows_done: row.rows_done,
-                rejected,
+    Ok(task_history_page(conn, user, HistoryPage::Newest, limit)?.tasks)
+}
+
+/// A page of at most `limit` tasks `user` may see, newest first. A cursor naming a task the user
+/// may not see (or none) reads as the newest page.
+pub fn task_history_page(
+    conn: &mut DbConn,
+    user: &UserContext,
+    page: HistoryPage,
+    limit: i64,
+) -> Result<HistorySlice, DbError> {
+    let key_of = |conn: &mut DbConn, id: i64| -> Result<Option<(NaiveDateTime, i64)>, DbError> {
+        Ok(visible_history!(user)
+            .filter(rejection_tasks::id.eq(id))
+            .select((rejection_tasks::created_at, rejection_tasks::id))
+            .first(conn)
+            .optional()?)
+    };
+    let cursor = match page {
+        HistoryPage::Newest => None,
+        HistoryPage::OlderThan(id) => key_of(conn, id)?.map(|key| (key, true)),
+        HistoryPage::NewerThan(id) => key_of(conn, id)?.map(|key| (key, false)),
+    };
+    let limit = limit.max(1);
+    let q = visible_history!(user).select(HistoryRow::as_select()).limit(limit + 1);
+    let (mut rows, more): (Vec<HistoryRow>, bool) = match cursor {
+        None | Some((_, true)) => {
+            let mut q = q.order((rejection_tasks::created_at.desc(), rejection_tasks::id.desc()));
+            if let Some(((at, id), _)) = cursor {
+                q = q.filter(
+                    rejection_tasks::created_at
+                        .lt(at)
+                        .or(rejection_tasks::created_at.eq(at).and(rejection_tasks::id.lt(id))),
+                );
             }
-        })
-        .collect())
+            let mut rows: Vec<HistoryRow> = q.load(conn)?;
+            let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+            rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            (rows, more)
+        }
+        Some(((at, id), false)) => {
+            let q = q.order((rejection_tasks::created_at.asc(), rejection_tasks::id.asc())).filter(
+                rejection_tasks::created_at
+                    .gt(at)
+                    .or(rejection_tasks::created_at.eq(at).and(rejection_tasks::id.gt(id))),
+            );
+            let mut rows: Vec<HistoryRow> = q.load(conn)?;
+            let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+            rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            rows.reverse();
+            (rows, more)
+        }
+    };
+    if rows.is_empty() && cursor.is_some() {
+        // Nothing beyond the cursor (any more): the newest page.
+        return task_history_page(conn, user, HistoryPage::Newest, limit);
+    }
+    // Across the page's other edge: is there a task beyond it?
+    let beyond = |conn: &mut DbConn, edge: Option<&HistoryRow>, older: bool| -> Result<bool, DbError> {
+        let Some(edge) = edge else { return Ok(false) };
+        let (at, id) = (edge.created_at, edge.id);
+        let q = visible_history!(user).select(rejection_tasks::id);
+        let found: Option<i64> = if older {
+            q.filter(
+                rejection_tasks::created_at
+                    .lt(at)
+                    .or(rejection_tasks::created_at.eq(at).and(rejection_tasks::id.lt(id))),
+            )
+            .first(conn)
+            .optional()?
+        } else {
+            q.filter(
+                rejection_tasks::created_at
+                    .gt(at)
+                    .or(rejection_tasks::created_at.eq(at).and(rejection_tasks::id.gt(id))),
+            )
+            .first(conn)
+            .optional()?
+        };
+        Ok(found.is_some())
+    };
+    let (has_older, has_newer) = match cursor {
+        None | Some((_, true)) => (more, cursor.is_some() && beyond(conn, rows.first(), false)?),
+        Some((_, false)) => (beyond(conn, rows.last(), true)?, more),
+    };
+    let tasks = rows.drain(..).map(summary).collect();
+    Ok(HistorySlice { tasks, has_older, has_newer })
+}
+
+fn summary(row: HistoryRow) -> TaskSummary {
+    let rejected = parse_counts(&row.outcome_counts)
+        .into_iter()
+        .find(|(o, _)| *o == Outcome::Rejected)
+        .map_or(0, |(_, n)| n);
+    TaskSummary {
+        id: row.id,
+        file_name: row.names.file_name,
+        campaign: row.names.campaign,
+        started_by: row.names.started_by,
+        created_at: stamp(row.created_at),
+        status: row.status,
+        rows_total: row.rows_total,
+        rows_done: row.rows_done,
+        rejected,
+    }
 }
 
 /// A task as the machine API reports it (`GET /api/v1/rejection-tasks…`).
