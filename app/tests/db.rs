@@ -22,7 +22,7 @@ fn migrations_apply_and_are_idempotent() {
         // A second run finds nothing pending.
         db::run_migrations(&mut conn).expect("re-run migrations");
         let health = db::stats::health(&mut conn).expect("health");
-        assert_eq!(health.schema_version, "20261201000016", "{}", t.label);
+        assert_eq!(health.schema_version, "20261201000017", "{}", t.label);
         assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM leads"), 0, "{}", t.label);
     }
 }

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/rejection-tasks", post(app::api::tasks::create).get(app::api::tasks::list))
         .route("/api/v1/rejection-tasks/{id}", get(app::api::tasks::show))
         .route("/api/v1/rejection-tasks/{id}/results.csv", get(app::api::tasks::results))
+        .route("/api/v1/rejection-tasks/{id}/undo", post(app::api::tasks::undo))
         .route("/api/v1/campaigns", get(app::api::lookups::campaigns))
         .route("/api/v1/leads/{lead_id}", get(app::api::lookups::lead))
         .route("/api/v1/openapi.json", get(app::api::openapi::openapi_json))

@@ -67,12 +67,14 @@ pub enum ErrorCode {
     UploadInterrupted,
     /// Rejection tasks: a newer preview by the same user replaced this one before it ended (409).
     PreviewReplaced,
+    /// Undo: the task cannot be undone — not finished, an undo itself, or undone already (409).
+    TaskNotUndoable,
     /// Something failed on the server's side (500).
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::InvalidKey,
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
@@ -102,6 +104,7 @@ impl ErrorCode {
         ErrorCode::FileTooLarge,
         ErrorCode::UploadInterrupted,
         ErrorCode::PreviewReplaced,
+        ErrorCode::TaskNotUndoable,
         ErrorCode::Internal,
     ];
 
@@ -137,6 +140,7 @@ impl ErrorCode {
             ErrorCode::FileTooLarge => "FILE_TOO_LARGE",
             ErrorCode::UploadInterrupted => "UPLOAD_INTERRUPTED",
             ErrorCode::PreviewReplaced => "PREVIEW_REPLACED",
+            ErrorCode::TaskNotUndoable => "TASK_NOT_UNDOABLE",
             ErrorCode::Internal => "INTERNAL",
         }
     }

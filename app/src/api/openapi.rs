@@ -38,6 +38,7 @@ pub const SUPPLIER_KEY: &str = "supplier_key";
         super::tasks::list,
         super::tasks::show,
         super::tasks::results,
+        super::tasks::undo,
         super::lookups::campaigns,
         super::lookups::lead,
         crate::intake::http::lead,

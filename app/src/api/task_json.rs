@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::task::{IdentifierChoice, Outcome, TaskOptions, TaskStatus};
+use crate::domain::task_view::UndoCounts;
 use crate::engine::task::views::TaskRecord;
 
 /// Where a task's JSON and its results are.
@@ -112,6 +113,12 @@ pub struct TaskJson {
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// An undo (`POST …/{id}/undo`): the task it undoes; `null` for a task started from a file.
+    pub undo_of: Option<i64>,
+    /// An undo's counts so far: leads restored (of them, moved to accepted by the task), left
+    /// alone because they changed since, affiliate events back to approved, cap units taken
+    /// again. `null` for a task started from a file.
+    pub undo: Option<UndoCounts>,
     pub links: TaskLinks,
 }
 
@@ -148,6 +155,8 @@ impl From<TaskRecord> for TaskJson {
             created_at: rfc3339(t.created_at),
             started_at: t.started_at.map(rfc3339),
             finished_at: t.finished_at.map(rfc3339),
+            undo_of: t.undo_of,
+            undo: t.undo,
             links: TaskLinks::of(t.id),
         }
     }

@@ -678,8 +678,94 @@ pub async fn results(
             "The task has not finished yet. Poll the task until its status is completed or failed.",
         );
     }
-    let header = crate::engine::task::results_header();
+    let header = match state.db(move |conn| crate::engine::task::results_header(conn, task_id)).await {
+        Ok(header) => header,
+        Err(err) => {
+            tracing::error!(error = %err, task_id, "reading a task for the API");
+            return internal();
+        }
+    };
     parts_download(&state, format!("sendback-task-{task_id}-results.csv"), header, move |conn, after| {
         crate::engine::task::next_part(conn, task_id, after)
     })
+}
+
+/// Undo a rejection task
+///
+/// Queues the undo of a finished task you started (docs/DOMAIN.md §8): every lead the task
+/// changed and that has not changed since goes back to its previous status and reason, its
+/// affiliate events back to approved and its cap units are taken again; leads changed since
+/// are left as they are. The undo is a task of its own: poll it and read its results file
+/// (`lead_id`, `uid`, `outcome` = `restored` or `changed_since`, `status`, `message`) like any
+/// task. A task is undone once; an undo cannot be undone.
+#[utoipa::path(
+    post,
+    path = "/api/v1/rejection-tasks/{id}/undo",
+    tag = "rejections",
+    params(
+        ("id" = i64, Path, description = "The task to undo."),
+        ("Idempotency-Key" = String, Header, description = "Required: a key of your choosing (1–255 visible ASCII characters, e.g. a UUID). The same key again answers the undo it started."),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "The undo is queued.", body = TaskCreated),
+        (status = 200, description = "The same request was sent before with this `Idempotency-Key`: its undo, as it stands now.", body = TaskCreated),
+        (status = 400, description = "`MISSING_IDEMPOTENCY_KEY`, `INVALID_IDEMPOTENCY_KEY`.", body = ApiError),
+        (status = 404, description = "`TASK_NOT_FOUND`: no task you started has this id.", body = ApiError),
+        (status = 409, description = "`TASK_NOT_UNDOABLE`: the task has not finished, is an undo, or was undone already (the message says which).", body = ApiError),
+        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key was used for another request.", body = ApiError),
+    ),
+)]
+pub async fn undo(
+    State(state): State<AppState>,
+    Path(task_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    use crate::engine::task::undo::{UndoError, UndoStarted, start_undo};
+    let user = match api_user(&state, &headers, None).await {
+        Ok(user) => user,
+        Err(refused) => return refused,
+    };
+    let key = match idempotency_key(&headers, false) {
+        Ok(key) => key.map(|k| format!("api:{}:{k}", user.id)),
+        Err(b) => return bad_request(&b),
+    };
+    let Some(task_id) = parse_id(&task_id) else { return task_not_found() };
+    let now = state.clock.now();
+    let started = state
+        .db_or(move |conn| -> Result<(UndoStarted, TaskStatus), UndoError> {
+            let started = start_undo(conn, &user, task_id, key.as_deref(), now)?;
+            let status = match started {
+                UndoStarted::Repeated(id) => task_records(conn, &user, RecordQuery::One(id))?
+                    .first()
+                    .map_or(TaskStatus::Queued, |t| t.status),
+                _ => TaskStatus::Queued,
+            };
+            Ok((started, status))
+        })
+        .await;
+    match started {
+        Ok((UndoStarted::Created(id), status)) => {
+            tracing::info!(task_id, undo_task_id = id, "undo queued through the API");
+            (StatusCode::ACCEPTED, axum::Json(TaskCreated { task_id: id, status, links: TaskLinks::of(id) }))
+                .into_response()
+        }
+        Ok((UndoStarted::Repeated(id), status)) => {
+            (StatusCode::OK, axum::Json(TaskCreated { task_id: id, status, links: TaskLinks::of(id) }))
+                .into_response()
+        }
+        Ok((UndoStarted::KeyReused, _)) => refusal(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::IdempotencyKeyReused,
+            Some("Idempotency-Key"),
+            "This Idempotency-Key was already used for another request. Use a new key.",
+        ),
+        // The key's user may only see the tasks they started: anything else is not found.
+        Err(UndoError::NotFound | UndoError::Forbidden) => task_not_found(),
+        Err(UndoError::Refused(message)) => error(StatusCode::CONFLICT, ErrorCode::TaskNotUndoable, &message),
+        Err(UndoError::Db(err)) => {
+            tracing::error!(error = %err, task_id, "undoing a task through the API");
+            internal()
+        }
+    }
 }

@@ -5,7 +5,8 @@ use chrono::{Days, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::{
-    affiliate_events, campaign_fields, campaigns, lead_status_history, lead_values, leads, suppliers, users,
+    affiliate_events, campaign_fields, campaigns, lead_status_history, lead_values, leads, rejection_tasks,
+    suppliers, users,
 };
 use super::users::{Role, UserContext};
 use super::{DbConn, DbError};
@@ -181,10 +182,19 @@ fn events_of(conn: &mut DbConn, id: i64) -> Result<Vec<EventLine>, DbError> {
 
 /// The lead's status history, newest first, with who or what made each change.
 fn history_of(conn: &mut DbConn, id: i64, supplier: &str) -> Result<Vec<HistoryLine>, DbError> {
-    type Change =
-        (NaiveDateTime, Option<String>, String, Option<String>, String, Option<String>, Option<i64>);
+    type Change = (
+        NaiveDateTime,
+        Option<String>,
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+    );
     Ok(lead_status_history::table
         .left_join(users::table.on(users::id.nullable().eq(lead_status_history::actor_user_id)))
+        .left_join(rejection_tasks::table.on(rejection_tasks::id.nullable().eq(lead_status_history::task_id)))
         .filter(lead_status_history::lead_id.eq(id))
         .select((
             lead_status_history::changed_at,
@@ -194,12 +204,17 @@ fn history_of(conn: &mut DbConn, id: i64, supplier: &str) -> Result<Vec<HistoryL
             lead_status_history::source,
             users::name.nullable(),
             lead_status_history::task_id,
+            rejection_tasks::undo_of.assume_not_null().nullable(),
         ))
         .order((lead_status_history::changed_at.desc(), lead_status_history::id.desc()))
         .load::<Change>(conn)?
         .into_iter()
-        .filter_map(|(at, from, to, reason, source, actor, task_id)| {
+        .filter_map(|(at, from, to, reason, source, actor, task_id, undo_of)| {
             let by = match (source.as_str(), &actor, task_id) {
+                // An undo's change (its reason says which task it undid).
+                ("rejection_task", Some(name), Some(task)) if undo_of.is_some() => {
+                    format!("{name}, undo (task {task})")
+                }
                 ("rejection_task", Some(name), Some(task)) => format!("{name}, rejection task {task}"),
                 ("rejection_task", None, Some(task)) => format!("Rejection task {task}"),
                 ("intake", Some(name), _) => format!("{name}, lead import"),

@@ -17,6 +17,9 @@ pub enum Changes {
     /// A rejection task's batch: the rows of the leads in the connection's `batch_changes`
     /// table, written by the task at `changed_at`.
     TaskBatch { task_id: i64, changed_at: NaiveDateTime },
+    /// An undo's batch: the rows of the leads in the connection's `undo_changes` table, written
+    /// by the undo at `changed_at`.
+    UndoBatch { task_id: i64, changed_at: NaiveDateTime },
     /// Option 4's batch: the task's moves to accepted of the leads with ids in (after, upto].
     Accepted { task_id: i64, changed_at: NaiveDateTime, after: i64, upto: i64 },
 }
@@ -29,6 +32,12 @@ impl Changes {
             Changes::TaskBatch { task_id, changed_at } => (
                 format!(
                     "h.lead_id IN (SELECT lead_id FROM batch_changes) AND h.task_id = {task_id} AND h.changed_at = $2"
+                ),
+                Some(changed_at),
+            ),
+            Changes::UndoBatch { task_id, changed_at } => (
+                format!(
+                    "h.lead_id IN (SELECT lead_id FROM undo_changes) AND h.task_id = {task_id} AND h.changed_at = $2"
                 ),
                 Some(changed_at),
             ),

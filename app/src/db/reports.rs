@@ -129,6 +129,8 @@ pub fn merge_reasons(rows: impl IntoIterator<Item = CountRow>) -> Vec<CountRow> 
 }
 
 /// Client rejections made on each day of the period (from the status history), `YYYY-MM-DD`.
+/// A rejection a later undo took back (the lead has a change by the undo of the task that
+/// rejected it) no longer counts.
 pub fn per_day(conn: &mut DbConn, instance_id: i64, period: Period) -> Result<Vec<CountRow>, DbError> {
     let (start, end) = period.bounds();
     let day = match conn {
@@ -139,6 +141,8 @@ pub fn per_day(conn: &mut DbConn, instance_id: i64, period: Period) -> Result<Ve
         "SELECT {day} AS name, CAST(COUNT(*) AS BIGINT) AS n FROM lead_status_history h \
          JOIN leads l ON l.id = h.lead_id \
          WHERE l.instance_id = $1 AND h.changed_at >= $2 AND h.changed_at < $3 AND h.to_status = 'client_rejected' \
+           AND NOT (h.task_id IS NOT NULL AND EXISTS (SELECT 1 FROM lead_status_history u \
+             JOIN rejection_tasks t ON t.id = u.task_id WHERE u.lead_id = h.lead_id AND u.id > h.id AND t.undo_of = h.task_id)) \
          GROUP BY {day} ORDER BY {day}"
     ))
     .bind::<BigInt, _>(instance_id)

@@ -160,6 +160,7 @@ diesel::table! {
         revenue_pence -> BigInt,
         status -> Text,
         occurred_at -> Timestamp,
+        rejected_by_task -> Nullable<BigInt>,
     }
 }
 
@@ -219,6 +220,7 @@ diesel::table! {
         outcome_counts -> Text,
         cap_units_released -> BigInt,
         changed_rows -> Text,
+        undo_of -> Nullable<BigInt>,
     }
 }
 
@@ -304,6 +306,8 @@ diesel::table! {
         actor_user_id -> Nullable<BigInt>,
         task_id -> Nullable<BigInt>,
         changed_at -> Timestamp,
+        from_reason -> Nullable<Text>,
+        released_cap -> Bool,
     }
 }
 
@@ -388,6 +392,14 @@ diesel::table! {
         status_code -> Nullable<Integer>,
         latency_ms -> Integer,
         error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// The first task id an undo may undo (tasks queued before migration 17 did not record
+    /// what an undo restores).
+    undo_horizon (first_task_id) {
+        first_task_id -> BigInt,
     }
 }
 

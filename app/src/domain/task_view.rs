@@ -30,6 +30,45 @@ pub struct TaskView {
     pub cap_units_released: i64,
     /// The first leads the task changed (rows in file order), once it has finished.
     pub affected: Vec<AffectedLead>,
+    /// An undo: the task it undoes (its counts are in `undo`, not `counts`).
+    pub undo_of: Option<i64>,
+    /// The undo of this task, once one was started.
+    pub undone_by: Option<i64>,
+    /// An undo's counts so far.
+    pub undo: Option<UndoCounts>,
+    /// The viewer may undo this task now (finished, not an undo, not undone, and the viewer is
+    /// owner staff or holds "Reject Leads as a Client"). The server checks again.
+    pub may_undo: bool,
+}
+
+/// What an undo did (so far): leads restored (of them, moved to accepted by the original),
+/// leads changed since and left alone, affiliate events back to approved, cap units taken again.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct UndoCounts {
+    pub restored: i64,
+    pub accepted_restored: i64,
+    pub changed_since: i64,
+    pub events_restored: i64,
+    pub cap_units: i64,
+}
+
+/// What undoing a task would do now (the confirmation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct UndoPreview {
+    /// Leads that go back to the status they had before the task.
+    pub leads_back: i64,
+    /// Of them, leads the task moved to accepted (options 2 and 4), back to received.
+    pub accepted_back: i64,
+    /// Leads changed since the task by anyone: left as they are.
+    pub changed_since: i64,
+    /// Affiliate events the task rejected, back to approved.
+    pub events: i64,
+    /// Cap units the task gave back, taken again.
+    pub cap_units: i64,
+    /// Caps that taking the units again puts over their limit, described.
+    pub over_limit: Vec<String>,
 }
 
 impl TaskView {

@@ -265,12 +265,20 @@ pub async fn results(State(state): State<AppState>, session: Session, Path(task_
         return refuse_app(&err);
     }
     let check_user = user.clone();
-    match state.db(move |conn| crate::engine::task::views::may_see(conn, &check_user, task_id)).await {
-        Ok(true) => {}
-        Ok(false) => return refuse_app(&AppError::NotFound),
+    let seen = state
+        .db(move |conn| {
+            if crate::engine::task::views::may_see(conn, &check_user, task_id)? {
+                crate::engine::task::results_header(conn, task_id).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .await;
+    let header = match seen {
+        Ok(Some(header)) => header,
+        Ok(None) => return refuse_app(&AppError::NotFound),
         Err(err) => return refuse_app(&AppError::from(err)),
-    }
-    let header = crate::engine::task::results_header();
+    };
     parts_download(&state, format!("sendback-task-{task_id}-results.csv"), header, move |conn, after| {
         crate::engine::task::next_part(conn, task_id, after)
     })

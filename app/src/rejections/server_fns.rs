@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{PreviewSummary, TaskForm, TaskHistory, TaskView};
 use crate::domain::preview_job::PreviewProgress;
+use crate::domain::task_view::UndoPreview;
 use crate::error::AppError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +163,48 @@ pub async fn rejection_task(id: i64) -> Result<TaskView, AppError> {
             .db(move |conn| crate::engine::task::views::task_view(conn, &user, id))
             .await?
             .ok_or(AppError::NotFound)
+    })
+    .await
+}
+
+/// What undoing task `id` would do now (the confirmation): leads back, of them moved to
+/// accepted, changed since, events, cap units, caps that would go over their limit. The same
+/// checks as `undo_rejection_task`.
+#[server(endpoint = "undo_task_preview")]
+pub async fn undo_task_preview(id: i64) -> Result<UndoPreview, AppError> {
+    crate::auth::access::guarded(async move {
+        let state = crate::state::app_state()?;
+        let user = crate::auth::access::current_user().await?;
+        state
+            .db_or(move |conn| -> Result<UndoPreview, AppError> {
+                Ok(crate::engine::task::undo::undo_preview(conn, &user, id)?)
+            })
+            .await
+    })
+    .await
+}
+
+/// "Undo task": queues the undo of task `id` and returns the undo's task id. Owner staff, or
+/// the client user who started it with "Reject Leads as a Client"; a finished task, once.
+#[server(endpoint = "undo_rejection_task")]
+pub async fn undo_rejection_task(id: i64) -> Result<i64, AppError> {
+    crate::auth::access::guarded(async move {
+        use crate::engine::task::undo::{UndoStarted, start_undo};
+        let state = crate::state::app_state()?;
+        let user = crate::auth::access::current_user().await?;
+        let now = state.clock.now();
+        let started = state
+            .db_or(move |conn| -> Result<UndoStarted, AppError> {
+                Ok(start_undo(conn, &user, id, None, now)?)
+            })
+            .await?;
+        match started {
+            UndoStarted::Created(undo) | UndoStarted::Repeated(undo) => {
+                tracing::info!(task_id = id, undo_task_id = undo, "undo queued");
+                Ok(undo)
+            }
+            UndoStarted::KeyReused => Err(AppError::Internal),
+        }
     })
     .await
 }

@@ -22,5 +22,6 @@ mod preview;
 mod preview_jobs;
 mod recovery;
 mod refusals;
+mod undo;
 mod uploads;
 mod webhooks;

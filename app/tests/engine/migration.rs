@@ -55,6 +55,7 @@ fn outcome_rows_of_the_previous_version_are_migrated() {
         // outcome rows as that version stored them. 11's down drops the parts, so task B resumes
         // below from the local copy, as an upload of an earlier version does.
         let mut conn = env.conn();
+        app::db::revert_last_migration(&mut conn).expect("revert 17");
         app::db::revert_last_migration(&mut conn).expect("revert 16");
         app::db::revert_last_migration(&mut conn).expect("revert 15");
         app::db::revert_last_migration(&mut conn).expect("revert 14");

@@ -11,13 +11,14 @@ use serde_json::Value;
 use crate::support::{Reply, TestApp};
 
 /// Every endpoint the document describes: (method, path).
-const ENDPOINTS: [(&str, &str); 10] = [
+const ENDPOINTS: [(&str, &str); 11] = [
     ("get", "/api/v1/me"),
     ("post", "/api/v1/lead-status/reject/{lead_id}"),
     ("post", "/api/v1/rejection-tasks"),
     ("get", "/api/v1/rejection-tasks"),
     ("get", "/api/v1/rejection-tasks/{id}"),
     ("get", "/api/v1/rejection-tasks/{id}/results.csv"),
+    ("post", "/api/v1/rejection-tasks/{id}/undo"),
     ("get", "/api/v1/campaigns"),
     ("get", "/api/v1/leads/{lead_id}"),
     ("post", "/api/v1/lead"),

@@ -425,3 +425,91 @@ async fn nobody_else_sees_or_touches_a_clients_tasks_on(app: TestApp) {
     assert_eq!(run_worker(&app).await.map(|(id, _)| id), Some(task));
     assert_eq!(lead_status(&app, ids[0]), "client_rejected");
 }
+
+/// `POST /api/v1/rejection-tasks/{id}/undo` with the key and idempotency key.
+async fn post_undo(app: &TestApp, key: &str, task: i64, idempotency: Option<&str>) -> Reply {
+    let mut req = Request::post(format!("/api/v1/rejection-tasks/{task}/undo"))
+        .header(header::HOST, "127.0.0.1:3000")
+        .header(header::AUTHORIZATION, format!("Bearer {key}"));
+    if let Some(idempotency) = idempotency {
+        req = req.header("Idempotency-Key", idempotency);
+    }
+    app.send(req.body(Body::empty()).expect("request")).await
+}
+
+#[tokio::test]
+async fn a_task_is_undone_once_through_the_api_and_nobody_else_may() {
+    for database in databases() {
+        a_task_is_undone_once_through_the_api_and_nobody_else_may_on(TestApp::on(database)).await;
+    }
+}
+
+async fn a_task_is_undone_once_through_the_api_and_nobody_else_may_on(app: TestApp) {
+    let key = key_of(&app, "client@sendback.test").await;
+    let campaign = campaign_id(&app, "Home Insurance UK");
+    let ids = app.fresh_leads(2);
+    let csv = format!("Lead ID,Rejection Reason\n{},Wrong campaign\n{},Wrong campaign\n", ids[0], ids[1]);
+    let query =
+        format!("campaign_id={campaign}&identifier_column=Lead%20ID&reason_column=Rejection%20Reason");
+    let r = post_file(&app, Some(&key), &query, Some("t-1"), &csv).await;
+    let task = json(&r)["task_id"].as_i64().expect("task id");
+    // Not finished: refused.
+    assert_error(&post_undo(&app, &key, task, Some("u-0")).await, StatusCode::CONFLICT, "TASK_NOT_UNDOABLE");
+    assert_eq!(run_worker(&app).await, Some((task, app::engine::task::RunEnd::Completed)));
+    assert_eq!(lead_status(&app, ids[0]), "client_rejected");
+
+    // Another client's key, no key, no idempotency key; the viewer's session on the page's
+    // server functions: nothing is undone.
+    let bolt = key_of(&app, "bolt@sendback.test").await;
+    assert_error(&post_undo(&app, &bolt, task, Some("u-1")).await, StatusCode::NOT_FOUND, "TASK_NOT_FOUND");
+    assert_error(
+        &post_undo(&app, &key, task, None).await,
+        StatusCode::BAD_REQUEST,
+        "MISSING_IDEMPOTENCY_KEY",
+    );
+    let viewer = app.login("viewer@sendback.test").await;
+    let id = task.to_string();
+    for name in ["undo_task_preview", "undo_rejection_task"] {
+        let r = app.call(name, &[("id", &id)], Some(&viewer)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{name}: {}", r.body);
+    }
+    assert_eq!(task_count(&app), 1);
+
+    // The starter's session sees the confirmation; the API queues the undo, once per key.
+    let cookie = app.login("client@sendback.test").await;
+    let r = app.call("undo_task_preview", &[("id", &id)], Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(json(&r)["leads_back"], 2, "{}", r.body);
+    let r = post_undo(&app, &key, task, Some("u-2")).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let undo = json(&r)["task_id"].as_i64().expect("undo id");
+    assert_eq!(json(&r)["links"]["results"], format!("/api/v1/rejection-tasks/{undo}/results.csv"));
+    let r = post_undo(&app, &key, task, Some("u-2")).await;
+    assert_eq!((r.status, json(&r)["task_id"].as_i64()), (StatusCode::OK, Some(undo)), "{}", r.body);
+    let r = post_undo(&app, &key, task, Some("u-3")).await;
+    assert_error(&r, StatusCode::CONFLICT, "TASK_NOT_UNDOABLE");
+    assert!(
+        json(&r)["error"]["message"].as_str().is_some_and(|m| m.contains(&format!("task {undo}"))),
+        "{}",
+        r.body
+    );
+    let r = app.call("undo_rejection_task", &[("id", &id)], Some(&cookie)).await;
+    assert!(r.status.is_client_error(), "{}", r.body);
+
+    assert_eq!(run_worker(&app).await, Some((undo, app::engine::task::RunEnd::Completed)));
+    assert_eq!(lead_status(&app, ids[0]), "received");
+    assert_eq!(lead_status(&app, ids[1]), "received");
+    let view = json(&get(&app, &key, &format!("/api/v1/rejection-tasks/{undo}")).await);
+    assert_eq!(view["status"], "completed", "{view}");
+    let r = get(&app, &key, &format!("/api/v1/rejection-tasks/{undo}/results.csv")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let lines: Vec<&str> = r.body.lines().collect();
+    assert_eq!(lines[0], "\"lead_id\",\"uid\",\"outcome\",\"status\",\"message\"");
+    assert_eq!(lines.len(), 3, "{}", r.body);
+    assert!(
+        lines[1].starts_with(&format!("\"{}\"", ids[0].min(ids[1])))
+            && lines[1].contains("\"restored\",\"received\"")
+    );
+    // An undo is not undone.
+    assert_error(&post_undo(&app, &key, undo, Some("u-4")).await, StatusCode::CONFLICT, "TASK_NOT_UNDOABLE");
+}

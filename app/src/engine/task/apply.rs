@@ -115,8 +115,8 @@ pub(super) fn accept_remaining_batch(
         // numbered in order of appearance: SQLite numbers `$n` that way.)
         let logged = diesel::sql_query(
             "INSERT INTO lead_status_history \
-               (lead_id, from_status, to_status, reason, source, actor_user_id, task_id, changed_at) \
-             SELECT id, 'received', 'accepted', $1, 'rejection_task', $2, $3, $4 FROM leads \
+               (lead_id, from_status, to_status, reason, source, actor_user_id, task_id, changed_at, from_reason) \
+             SELECT id, 'received', 'accepted', $1, 'rejection_task', $2, $3, $4, status_reason FROM leads \
              WHERE campaign_id = $5 AND id > $6 AND id <= $7 AND status = 'received' AND received_at < $8 \
              ORDER BY id",
         )
@@ -220,6 +220,23 @@ pub(super) fn apply_plan(
     for chunk in rows.chunks(1000) {
         crate::batch_insert!(&mut *conn, batch_changes::table, chunk)?;
     }
+    // History first, while the leads still hold what the change replaces: the reason the lead
+    // had (`from_reason`) and whether the change gives its cap units back are what an undo
+    // restores (engine/task/undo.rs). The join only finds leads still in their planned status;
+    // the update below must change exactly as many.
+    let logged = diesel::sql_query(
+        "INSERT INTO lead_status_history \
+           (lead_id, from_status, to_status, reason, source, actor_user_id, task_id, changed_at, from_reason, released_cap) \
+         SELECT c.lead_id, c.from_status, c.to_status, c.reason, 'rejection_task', $1, $2, $3, l.status_reason, c.release_cap \
+         FROM batch_changes c JOIN leads l ON l.id = c.lead_id AND l.status = c.from_status ORDER BY c.lead_id",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(task.user_id)
+    .bind::<diesel::sql_types::BigInt, _>(task.id)
+    .bind::<diesel::sql_types::Timestamp, _>(now)
+    .execute(conn)?;
+    if logged != plan.changes.len() {
+        return Err(BatchError::Conflict);
+    }
     let changed = diesel::sql_query(
         // Both planners walk the batch (in lead id order) and look each lead up by its key.
         "UPDATE leads SET status = c.to_status, status_reason = c.reason, updated_at = $1, \
@@ -231,28 +248,26 @@ pub(super) fn apply_plan(
     if changed != plan.changes.len() {
         return Err(BatchError::Conflict);
     }
-    diesel::sql_query(
-        "INSERT INTO lead_status_history (lead_id, from_status, to_status, reason, source, actor_user_id, task_id, changed_at) \
-         SELECT lead_id, from_status, to_status, reason, 'rejection_task', $1, $2, $3 FROM batch_changes ORDER BY lead_id",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(task.user_id)
-    .bind::<diesel::sql_types::BigInt, _>(task.id)
-    .bind::<diesel::sql_types::Timestamp, _>(now)
-    .execute(conn)?;
     // The webhook outbox: one event per change and matching endpoint, in this transaction.
     let changes = Changes::TaskBatch { task_id: task.id, changed_at: now };
     timed(|t| &mut t.outbox, || outbox::enqueue(conn, task.campaign_id, changes, now))?;
-    apply_events_and_caps(conn, setup, plan)
+    apply_events_and_caps(conn, task.id, setup, plan)
 }
 
 /// Rejects the batch's affiliate events and gives its cap units back; returns the units.
-fn apply_events_and_caps(conn: &mut DbConn, setup: &TaskSetup, plan: &BatchPlan) -> Result<i64, BatchError> {
+/// Each event remembers the task that rejected it, for an undo.
+fn apply_events_and_caps(
+    conn: &mut DbConn,
+    task_id: i64,
+    setup: &TaskSetup,
+    plan: &BatchPlan,
+) -> Result<i64, BatchError> {
     for chunk in plan.reject_events_of.chunks(IN_CHUNK) {
         diesel::update(
             affiliate_events::table
                 .filter(affiliate_events::lead_id.eq_any(chunk).and(affiliate_events::status.eq("approved"))),
         )
-        .set(affiliate_events::status.eq("rejected"))
+        .set((affiliate_events::status.eq("rejected"), affiliate_events::rejected_by_task.eq(Some(task_id))))
         .execute(conn)?;
     }
     let mut units = 0;

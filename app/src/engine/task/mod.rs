@@ -16,6 +16,7 @@ mod row;
 mod run;
 pub mod single;
 mod submit;
+pub mod undo;
 pub mod views;
 
 pub use claim::claim_next;

@@ -13,7 +13,7 @@ use std::path::Path;
 use diesel::prelude::*;
 
 use super::claim::{holds_claim, set_phase_unchecked};
-use crate::db::schema::{rejection_task_chunks, rejection_task_results};
+use crate::db::schema::{rejection_task_chunks, rejection_task_results, rejection_tasks};
 use crate::db::{DbConn, DbError, write_transaction};
 use crate::domain::task::{Outcome, TaskPhase};
 use crate::engine::compact;
@@ -292,12 +292,17 @@ fn for_each_part(
     Ok(())
 }
 
-/// The header line of a results file.
-pub fn results_header() -> Vec<u8> {
+/// The header line of a task's results file (an undo's has its own columns).
+pub fn results_header(conn: &mut DbConn, task_id: i64) -> Result<Vec<u8>, DbError> {
+    let undo_of: Option<Option<i64>> =
+        rejection_tasks::table.find(task_id).select(rejection_tasks::undo_of).first(conn).optional()?;
     let mut w = results_writer(Vec::with_capacity(64));
     // Writing to memory cannot fail.
-    let _ = w.write_record(RESULTS_COLUMNS);
-    w.into_inner().unwrap_or_default()
+    let _ = match undo_of.flatten() {
+        Some(_) => w.write_record(super::undo::UNDO_RESULTS_COLUMNS),
+        None => w.write_record(RESULTS_COLUMNS),
+    };
+    Ok(w.into_inner().unwrap_or_default())
 }
 
 const RESULTS_COLUMNS: [&str; 6] = ["row", "identifier", "reason", "outcome", "lead_id", "message"];
@@ -322,7 +327,7 @@ pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
 
 /// Writes the results CSV of a task: the header, then one line per input row, in file order.
 pub fn write_results_csv(conn: &mut DbConn, task_id: i64, mut out: impl Write) -> Result<(), DbError> {
-    out.write_all(&results_header()).map_err(csv_failed)?;
+    out.write_all(&results_header(conn, task_id)?).map_err(csv_failed)?;
     for_each_part(conn, task_id, |body| out.write_all(body).map_err(csv_failed))?;
     out.flush().map_err(csv_failed)?;
     Ok(())

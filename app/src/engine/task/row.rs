@@ -62,6 +62,8 @@ pub(super) struct TaskRow {
     pub phase: TaskPhase,
     pub remaining_cursor: i64,
     pub created_at: NaiveDateTime,
+    /// An undo: the task it undoes.
+    pub undo_of: Option<i64>,
     #[diesel(select_expression = uploads::storage_key)]
     #[diesel(select_expression_type = uploads::storage_key)]
     pub storage_key: String,

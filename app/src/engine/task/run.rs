@@ -16,8 +16,9 @@ use super::pass1::{self, KeptCells, Slot};
 use super::progress::{Timings, timed};
 use super::results::{committed_rows, finish_results};
 use super::row::{TaskRow, TaskSetup};
+use super::undo::{UndoJob, undo_batch};
 use crate::clock::Clock;
-use crate::db::schema::{leads, rejection_tasks};
+use crate::db::schema::{leads, rejection_task_chunks, rejection_tasks};
 use crate::db::{DbConn, DbError, write_transaction};
 use crate::domain::task::{TaskPhase, TaskStatus};
 use crate::engine::csv_file::RowAt;
@@ -111,7 +112,11 @@ impl Runner<'_> {
     /// failed.
     fn run_to_end(&self, conn: &mut DbConn, task_id: i64, limits: RunLimits) -> Result<RunEnd, DbError> {
         let task = TaskRow::load(conn, task_id)?;
-        match self.run_phases(conn, &task, limits) {
+        let phases = match task.undo_of {
+            Some(original) => self.run_undo(conn, &task, original, limits),
+            None => self.run_phases(conn, &task, limits),
+        };
+        match phases {
             Ok(()) => Ok(if complete(conn, task_id, self.worker_id, self.clock.now())? {
                 RunEnd::Completed
             } else {
@@ -152,6 +157,52 @@ impl Runner<'_> {
         }
         if phase == TaskPhase::Remaining {
             self.accept_remaining(conn, task, &setup, limits)?;
+        }
+        Ok(())
+    }
+
+    /// An undo (engine/task/undo.rs): its batches over the original's changes from the cursor
+    /// (the last lead id done), then its results file.
+    fn run_undo(
+        &self,
+        conn: &mut DbConn,
+        task: &TaskRow,
+        original: i64,
+        limits: RunLimits,
+    ) -> Result<(), Halt> {
+        if task.phase == TaskPhase::Rows {
+            let mut cursor = task.remaining_cursor;
+            let mut chunk = next_chunk(conn, task.id)?;
+            let mut conflicts = 0;
+            for batches in 0.. {
+                self.before_batch(conn, task.id, batches, limits)?;
+                let undo = UndoJob { id: task.id, original, campaign_id: task.campaign_id };
+                let rows = i64::try_from(self.batch_rows).unwrap_or(i64::MAX);
+                match undo_batch(conn, (self.worker_id, self.clock.now()), undo, (cursor, rows), chunk) {
+                    Ok(Some(last)) => (cursor, conflicts) = (last, 0),
+                    Ok(None) => break,
+                    // A lead changed between the read and the write: the page is read again.
+                    Err(BatchError::Conflict) if conflicts < 3 => {
+                        conflicts += 1;
+                        continue;
+                    }
+                    Err(BatchError::Conflict) => {
+                        return Err(DbError::Inconsistent("leads keep changing under the undo".into()).into());
+                    }
+                    Err(BatchError::LostClaim) => return Err(Halt::Stop),
+                    Err(BatchError::Db(e)) => return Err(e.into()),
+                }
+                chunk += 1;
+            }
+            if !set_phase(conn, task.id, self.worker_id, self.clock.now(), TaskPhase::Results)? {
+                return Err(Halt::Stop);
+            }
+        }
+        if task.phase != TaskPhase::Done {
+            let now = || self.clock.now();
+            if !finish_results(conn, task.id, self.worker_id, &now, TaskPhase::Done, &self.storage.dir)? {
+                return Err(Halt::Stop);
+            }
         }
         Ok(())
     }
@@ -317,6 +368,15 @@ fn batch_inputs(
         inputs.push(input);
     }
     Ok(inputs)
+}
+
+/// The number of a task's next results chunk.
+fn next_chunk(conn: &mut DbConn, task_id: i64) -> Result<i64, DbError> {
+    let last: Option<i64> = rejection_task_chunks::table
+        .filter(rejection_task_chunks::task_id.eq(task_id))
+        .select(diesel::dsl::max(rejection_task_chunks::chunk))
+        .first(conn)?;
+    Ok(last.map_or(0, |c| c + 1))
 }
 
 /// Marks the task completed if `worker_id` still holds it; `false` when it does not.

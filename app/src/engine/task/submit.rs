@@ -358,6 +358,8 @@ fn find_by_request_key(
     let Some(key) = key else { return Ok(None) };
     Ok(rejection_tasks::table
         .filter(rejection_tasks::request_key.eq(key).and(rejection_tasks::user_id.eq(user.id)))
+        // An undo's key answers only undo requests.
+        .filter(rejection_tasks::undo_of.is_null())
         .select(rejection_tasks::id)
         .first(conn)
         .optional()?)

@@ -7,12 +7,13 @@ use diesel::prelude::*;
 
 use super::progress::{parse_changed, parse_counts};
 use super::row::{StoredIdentifier, StoredOptions};
+use super::undo::parse_undo_counts;
 use crate::auth::access::TaskVisibility;
 use crate::db::schema::{campaign_fields, campaigns, rejection_tasks, uploads, users};
-use crate::db::users::UserContext;
+use crate::db::users::{Role, UserContext};
 use crate::db::{DbConn, DbError};
 use crate::domain::task::{IdentifierChoice, Outcome, TaskOptions, TaskStatus};
-use crate::domain::task_view::{AffectedLead, TaskSummary, TaskView};
+use crate::domain::task_view::{AffectedLead, TaskSummary, TaskView, UndoCounts};
 
 fn stamp(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
@@ -69,6 +70,7 @@ struct TaskPageRow {
     created_at: NaiveDateTime,
     finished_at: Option<NaiveDateTime>,
     changed_rows: String,
+    undo_of: Option<i64>,
     #[diesel(embed)]
     names: TaskNames,
 }
@@ -111,6 +113,7 @@ pub fn task_view(conn: &mut DbConn, user: &UserContext, task_id: i64) -> Result<
     } else {
         Vec::new()
     };
+    let undone_by = super::undo::undone_by(conn, row.id)?;
     Ok(Some(TaskView {
         id: row.id,
         file_name: row.names.file_name,
@@ -131,6 +134,14 @@ pub fn task_view(conn: &mut DbConn, user: &UserContext, task_id: i64) -> Result<
         remaining_accepted: row.remaining_accepted,
         cap_units_released: row.cap_units_released,
         affected,
+        may_undo: row.status.is_finished()
+            && row.undo_of.is_none()
+            && super::undo::recorded_for_undo(conn, row.id)?
+            && undone_by.is_none()
+            && (user.role == Role::OwnerStaff || (user.can_reject_leads && user.client_id.is_some())),
+        undo: row.undo_of.map(|_| parse_undo_counts(&row.outcome_counts)),
+        undo_of: row.undo_of,
+        undone_by,
     }))
 }
 
@@ -147,6 +158,7 @@ struct HistoryRow {
     rows_total: Option<i64>,
     rows_done: i64,
     outcome_counts: String,
+    undo_of: Option<i64>,
 }
 
 /// Which page of the task history to read: keyset pages over (created, id), newest first, so a
@@ -282,9 +294,14 @@ fn summary(row: HistoryRow) -> TaskSummary {
         .into_iter()
         .find(|(o, _)| *o == Outcome::Rejected)
         .map_or(0, |(_, n)| n);
+    let (file_name, rejected) = match row.undo_of {
+        // An undo rejects nothing; it is named after the task it undoes.
+        Some(of) => (format!("Undo of task {of} ({})", row.names.file_name), 0),
+        None => (row.names.file_name, rejected),
+    };
     TaskSummary {
         id: row.id,
-        file_name: row.names.file_name,
+        file_name,
         campaign: row.names.campaign,
         started_by: row.names.started_by,
         created_at: stamp(row.created_at),
@@ -320,6 +337,9 @@ pub struct TaskRecord {
     pub created_at: NaiveDateTime,
     pub started_at: Option<NaiveDateTime>,
     pub finished_at: Option<NaiveDateTime>,
+    /// An undo: the task it undoes, and its counts.
+    pub undo_of: Option<i64>,
+    pub undo: Option<UndoCounts>,
 }
 
 #[derive(Debug, Queryable, Selectable)]
@@ -353,6 +373,7 @@ struct RecordRow {
     created_at: NaiveDateTime,
     started_at: Option<NaiveDateTime>,
     finished_at: Option<NaiveDateTime>,
+    undo_of: Option<i64>,
 }
 
 /// Which tasks [`task_records`] reads.
@@ -421,6 +442,8 @@ pub fn task_records(
             reason_column: r.reason_column,
             reject_from: r.reject_from,
             options: r.options.into(),
+            undo: r.undo_of.map(|_| parse_undo_counts(&r.outcome_counts)),
+            undo_of: r.undo_of,
             rows_total: r.rows_total,
             rows_done: r.rows_done,
             counts: parse_counts(&r.outcome_counts),
