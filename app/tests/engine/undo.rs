@@ -313,6 +313,12 @@ fn only_the_starter_with_the_permission_or_owner_staff_may_undo() {
         let UndoStarted::Created(undo) = first else { panic!("{label}") };
         let again = start_undo(&mut env.conn(), &owner, task, Some("k1"), env.clock.now()).expect("repeat");
         assert_eq!(again, UndoStarted::Repeated(undo), "{label}");
+        // The client who started the task sees the staff's undo of it (the link both ways);
+        // another client does not.
+        let starter = env.user("client@sendback.test");
+        let seen = task_view(&mut env.conn(), &starter, undo).expect("view").expect("the starter sees it");
+        assert_eq!(seen.undo_of, Some(task), "{label}");
+        assert!(task_view(&mut env.conn(), &env.user("bolt@sendback.test"), undo).expect("view").is_none());
         assert_eq!(
             count(&mut env.conn(), "SELECT COUNT(*) AS n FROM rejection_tasks WHERE undo_of IS NOT NULL"),
             1

@@ -284,15 +284,23 @@ struct Decided {
 /// The original task's changes to leads after `cursor`, in lead id order, grouped per lead (a
 /// task changes a lead once; should it ever have changed one twice, the lead goes back to what
 /// it was before the first change). A page that filled its limit leaves its last lead for the
-/// next page, so that a lead is never split.
-fn changes_after(conn: &mut DbConn, original: i64, cursor: i64, limit: i64) -> Result<Vec<Decided>, DbError> {
-    let rows: Vec<Change> = diesel::sql_query(
+/// next page, so that a lead is never split. With `lock` (an undo's batch, on PostgreSQL) the
+/// page's leads are locked until the transaction ends, so nothing changes them between this
+/// read and the batch's writes (SQLite's write transaction already excludes other writers).
+fn changes_after(
+    conn: &mut DbConn,
+    original: i64,
+    (cursor, limit): (i64, i64),
+    lock: bool,
+) -> Result<Vec<Decided>, DbError> {
+    let lock = if lock && matches!(conn, DbConn::Pg(_)) { " FOR UPDATE OF l" } else { "" };
+    let rows: Vec<Change> = diesel::sql_query(format!(
         "SELECT h.id AS history_id, h.lead_id, h.from_status, h.to_status, h.from_reason, h.released_cap, \
            l.uid, l.status, l.received_at, l.supplier_id, l.cap_released, \
            (SELECT MAX(x.id) FROM lead_status_history x WHERE x.lead_id = h.lead_id) AS latest_id \
          FROM lead_status_history h JOIN leads l ON l.id = h.lead_id \
-         WHERE h.task_id = $1 AND h.lead_id > $2 ORDER BY h.lead_id, h.id LIMIT $3",
-    )
+         WHERE h.task_id = $1 AND h.lead_id > $2 ORDER BY h.lead_id, h.id LIMIT $3{lock}",
+    ))
     .bind::<diesel::sql_types::BigInt, _>(original)
     .bind::<diesel::sql_types::BigInt, _>(cursor)
     .bind::<diesel::sql_types::BigInt, _>(limit)
@@ -372,7 +380,7 @@ pub fn undo_preview(conn: &mut DbConn, user: &UserContext, task_id: i64) -> Resu
     let mut units: HashMap<(i64, NaiveDate), i64> = HashMap::new();
     let mut cursor = 0;
     loop {
-        let decided = changes_after(conn, task_id, cursor, PREVIEW_PAGE)?;
+        let decided = changes_after(conn, task_id, (cursor, PREVIEW_PAGE), false)?;
         let Some(last) = decided.last() else { break };
         cursor = last.lead.lead_id;
         for d in &decided {
@@ -467,7 +475,7 @@ pub(super) fn undo_batch(
         if !holds_claim(conn, undo_id, worker_id, now)? {
             return Err(BatchError::LostClaim);
         }
-        let decided = changes_after(conn, original, cursor, rows.max(1))?;
+        let decided = changes_after(conn, original, (cursor, rows.max(1)), true)?;
         let Some(last) = decided.last().map(|d| d.lead.lead_id) else { return Ok(None) };
         let user_id: i64 =
             rejection_tasks::table.find(undo_id).select(rejection_tasks::user_id).first(conn)?;

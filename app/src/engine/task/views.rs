@@ -19,14 +19,27 @@ fn stamp(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
 }
 
-/// Whether `user` may see task `task_id` (its page, its results file).
+/// Whether `user` may see task `task_id` (its page, its results file): a task of the user's
+/// instance that the visibility rule allows, or the undo of such a task (owner staff may undo a
+/// client's task; the client sees what undid it).
 pub fn may_see(conn: &mut DbConn, user: &UserContext, task_id: i64) -> Result<bool, DbError> {
-    let started_by: Option<i64> = rejection_tasks::table
+    let visibility = TaskVisibility::of(user);
+    let task: Option<(i64, Option<i64>)> = rejection_tasks::table
         .filter(rejection_tasks::id.eq(task_id).and(rejection_tasks::instance_id.eq(user.instance_id)))
+        .select((rejection_tasks::user_id, rejection_tasks::undo_of))
+        .first(conn)
+        .optional()?;
+    let Some((started_by, undo_of)) = task else { return Ok(false) };
+    if visibility.allows(started_by) {
+        return Ok(true);
+    }
+    let Some(original) = undo_of else { return Ok(false) };
+    let original_by: Option<i64> = rejection_tasks::table
+        .filter(rejection_tasks::id.eq(original).and(rejection_tasks::instance_id.eq(user.instance_id)))
         .select(rejection_tasks::user_id)
         .first(conn)
         .optional()?;
-    Ok(started_by.is_some_and(|by| TaskVisibility::of(user).allows(by)))
+    Ok(original_by.is_some_and(|by| visibility.allows(by)))
 }
 
 /// What a task is called on its page and in the history: its file, campaign and starter (the
@@ -77,18 +90,18 @@ struct TaskPageRow {
 
 /// The task page's data, or `None` when `user` may not see it.
 pub fn task_view(conn: &mut DbConn, user: &UserContext, task_id: i64) -> Result<Option<TaskView>, DbError> {
-    let mut q = rejection_tasks::table
+    if !may_see(conn, user, task_id)? {
+        return Ok(None);
+    }
+    let row: Option<TaskPageRow> = rejection_tasks::table
         .inner_join(uploads::table)
         .inner_join(campaigns::table)
         .inner_join(users::table.on(users::id.eq(rejection_tasks::user_id)))
         .filter(rejection_tasks::id.eq(task_id).and(rejection_tasks::instance_id.eq(user.instance_id)))
         .select(TaskPageRow::as_select())
-        .into_boxed();
-    // The same rule as `may_see`, in the one query the page polls.
-    if let TaskVisibility::StartedBy(user_id) = TaskVisibility::of(user) {
-        q = q.filter(rejection_tasks::user_id.eq(user_id));
-    }
-    let Some(row) = q.first::<TaskPageRow>(conn).optional()? else { return Ok(None) };
+        .first(conn)
+        .optional()?;
+    let Some(row) = row else { return Ok(None) };
     let identifier = match row.identifier {
         IdentifierChoice::LeadId => "Lead ID".to_owned(),
         IdentifierChoice::Uid => "Consumer Session ID (UID)".to_owned(),
