@@ -134,7 +134,7 @@ pub async fn main(database: &crate::config::DatabaseArgs, args: ApiArgs) -> anyh
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let service = server::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, service)
+        axum::serve(server::no_delay(listener), service)
             .with_graceful_shutdown(async move {
                 let _ = stopped.await;
             })

@@ -101,7 +101,7 @@ pub async fn main(database: &crate::config::DatabaseArgs, args: IntakeArgs) -> a
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let service = server::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, service)
+        axum::serve(server::no_delay(listener), service)
             .with_graceful_shutdown(async move {
                 let _ = stopped.await;
             })
@@ -317,7 +317,8 @@ impl RequestParts {
 }
 
 /// One keep-alive HTTP/1.1 connection: a request is written whole; an answer is its head, then
-/// exactly Content-Length bytes of body (bytes read past an answer stay in `buf`).
+/// exactly Content-Length bytes of body, or a chunked body (bytes read past an answer stay in
+/// `buf`).
 pub(crate) struct Client {
     stream: TcpStream,
     buf: Vec<u8>,
@@ -336,7 +337,7 @@ impl Client {
         Ok(Self { stream, buf: Vec::with_capacity(4096) })
     }
 
-    async fn post(&mut self, request: &[u8]) -> anyhow::Result<Answer> {
+    async fn send(&mut self, request: &[u8]) -> anyhow::Result<Answer> {
         self.stream.write_all(request).await.context("sending the request")?;
         let head_end = loop {
             if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -352,25 +353,58 @@ impl Client {
             .and_then(|rest| rest.get(..3))
             .and_then(|code| code.parse().ok())
             .with_context(|| format!("an unexpected status line {status_line:?}"))?;
-        let mut length = None;
+        let (mut length, mut chunked) = (None, false);
         for line in lines {
             let Some((name, value)) = line.split_once(':') else { continue };
             let (name, value) = (name.trim(), value.trim());
             if name.eq_ignore_ascii_case("content-length") {
                 length = Some(value.parse::<usize>().context("a Content-Length that is not a number")?);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                bail!("an answer with Transfer-Encoding {value:?} (this client reads Content-Length only)");
+                if !value.eq_ignore_ascii_case("chunked") {
+                    bail!("an answer with Transfer-Encoding {value:?} (this client reads chunked only)");
+                }
+                chunked = true;
             } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close") {
                 bail!("the server closes the connection (HTTP {status})");
             }
         }
+        self.buf.drain(..head_end);
+        if chunked {
+            return Ok(Answer { status, body: self.chunks().await? });
+        }
         let length = length.context("an answer without Content-Length")?;
-        while self.buf.len() < head_end + length {
+        while self.buf.len() < length {
             self.fill().await?;
         }
-        let body = self.buf[head_end..head_end + length].to_vec();
-        self.buf.drain(..head_end + length);
+        let body = self.buf[..length].to_vec();
+        self.buf.drain(..length);
         Ok(Answer { status, body })
+    }
+
+    /// A chunked body (the head already read): chunks until the empty one, no trailers.
+    async fn chunks(&mut self) -> anyhow::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        loop {
+            let line_end = loop {
+                if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                    break i;
+                }
+                self.fill().await?;
+            };
+            let size_line =
+                std::str::from_utf8(&self.buf[..line_end]).context("a chunk size that is not text")?;
+            let size_hex = size_line.split(';').next().unwrap_or_default().trim();
+            let size = usize::from_str_radix(size_hex, 16)
+                .with_context(|| format!("a chunk size {size_hex:?} that is not hexadecimal"))?;
+            while self.buf.len() < line_end + 2 + size + 2 {
+                self.fill().await?;
+            }
+            body.extend_from_slice(&self.buf[line_end + 2..line_end + 2 + size]);
+            self.buf.drain(..line_end + 2 + size + 2);
+            if size == 0 {
+                return Ok(body);
+            }
+        }
     }
 
     async fn fill(&mut self) -> anyhow::Result<()> {
@@ -439,7 +473,7 @@ pub(crate) async fn phase(
                     }
                     let request = build(i);
                     let sent = Instant::now();
-                    let answer = match tokio::time::timeout(REQUEST_TIMEOUT, client.post(&request)).await {
+                    let answer = match tokio::time::timeout(REQUEST_TIMEOUT, client.send(&request)).await {
                         Ok(Ok(answer)) => answer,
                         Ok(Err(e)) => {
                             seen.failures.push(format!("lead {i}: {e:#}"));

@@ -26,6 +26,23 @@ pub const SESSION_COOKIE: &str = "sb_sid";
 /// go to `/api/uploads`, streamed, with their own limit).
 pub const SERVER_FN_BODY_LIMIT: usize = 64 * 1024;
 
+/// The listener every server of this binary accepts on (see [`no_delay`]).
+pub type NoDelayListener = axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)>;
+
+/// Sets `TCP_NODELAY` on every accepted connection. A page goes out in several writes (the head,
+/// then the rendered body); with Nagle's algorithm on, a write waited for the browser's delayed
+/// ACK, about 40 ms on Linux, for one page view in twenty (bench-pages at one connection: p50
+/// 2 ms, p99 44 ms).
+pub fn no_delay(listener: tokio::net::TcpListener) -> NoDelayListener {
+    use axum::serve::ListenerExt as _;
+    fn set(stream: &mut tokio::net::TcpStream) {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY");
+        }
+    }
+    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
+}
+
 /// Builds the whole application router for `state`.
 pub fn router(state: AppState) -> Router {
     let store = DieselSessionStore::new(state.pool.clone());

@@ -18,6 +18,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use app::db;
 use app::state::AppState;
+
+/// mimalloc rather than glibc's malloc: a page view allocates and frees many small objects on
+/// several threads, where glibc's arenas spent a quarter of the CPU (see ARCHITECTURE.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser as _;
 use leptos::config::LeptosOptions;
 
@@ -216,7 +221,10 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
     println!("Sendback is running on http://{addr}");
     // The peer address reaches server functions (log-in throttling per IP).
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    axum::serve(server::no_delay(listener), service)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
     // Let the worker finish its current batch; an unfinished task resumes at the next start.
     let _ = stop_worker.send(true);
     let _ = worker.await;
