@@ -9,6 +9,8 @@ use crate::db::{self, DbError, Pool};
 #[derive(Clone)]
 pub struct AppState {
     pub pool: Pool,
+    /// Small writes that SQLite commits in groups (lead intake).
+    pub writer: db::group::GroupWriter,
     pub leptos_options: LeptosOptions,
     pub clock: SharedClock,
     pub sessions: SessionSettings,

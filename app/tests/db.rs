@@ -86,6 +86,101 @@ fn write_transactions_roll_back_on_error_and_nest() {
     }
 }
 
+/// Group commit (`db::group`): writes posted together commit together, yet each decides alone —
+/// one that fails is rolled back without the others, a later one sees an earlier one's rows, and
+/// a write that panics fails its group (nothing of it stored) without stopping the writer.
+#[test]
+fn grouped_writes_commit_together_and_fail_alone() {
+    for t in TestDb::all() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let writer = db::group::GroupWriter::new(t.pool().clone());
+        let write = |i: usize| {
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write(move |conn| {
+                        write_transaction(conn, |c| {
+                            // Each write sees the ones before it: "after" rows count them.
+                            let before = instances::table.count().get_result::<i64>(c)?;
+                            diesel::insert_into(instances::table)
+                                .values((
+                                    instances::name.eq(format!("w{i} after {before}")),
+                                    instances::created_at.eq(fixed_now()),
+                                ))
+                                .execute(c)?;
+                            if i.is_multiple_of(5) {
+                                return Err(DbError::Inconsistent(format!("refused {i}")));
+                            }
+                            assert!(i != 7, "write 7 panics");
+                            Ok(i)
+                        })
+                    })
+                    .await
+            }
+        };
+        let round = |writes: std::ops::Range<usize>| -> Vec<(usize, Result<usize, DbError>)> {
+            runtime.block_on(async {
+                let handles: Vec<_> = writes.map(|i| (i, tokio::spawn(write(i)))).collect();
+                let mut results = Vec::new();
+                for (i, h) in handles {
+                    results.push((i, h.await.expect("joined")));
+                }
+                results
+            })
+        };
+        // A round with a panic, then one without: that one commits every write it does not refuse.
+        let first = round(0..40);
+        let second = round(100..130);
+        let mut conn = t.conn();
+        let sqlite = matches!(&*conn, DbConn::Sqlite(_));
+        let names: Vec<String> = instances::table.select(instances::name).load(&mut conn).expect("names");
+        let stored = |i: usize| names.iter().any(|n| n.starts_with(&format!("w{i} after ")));
+        let mut committed = 0;
+        for (i, result) in first.iter().chain(&second) {
+            match result {
+                Ok(v) => {
+                    assert_eq!(v, i, "{}", t.label);
+                    assert!(stored(*i), "{}: write {i} answered ok but is not stored", t.label);
+                    committed += 1;
+                }
+                Err(DbError::Inconsistent(m)) => {
+                    assert!(i.is_multiple_of(5), "{}: {m}", t.label);
+                    assert!(!stored(*i), "{}: refused write {i} was stored", t.label);
+                }
+                Err(e) => {
+                    // Write 7 and, on SQLite, the writes grouped with it.
+                    assert!(*i < 40, "{}: write {i} failed: {e}", t.label);
+                    assert!(!stored(*i), "{}: write {i} failed ({e}) but is stored", t.label);
+                }
+            }
+        }
+        assert!(
+            matches!(first[7].1, Err(DbError::Write(_) | DbError::Join(_))),
+            "{}: {:?}",
+            t.label,
+            first[7].1
+        );
+        for (i, result) in &second {
+            assert_eq!(result.is_ok(), !i.is_multiple_of(5), "{}: write {i}: {result:?}", t.label);
+        }
+        assert_eq!(committed, names.len(), "{}: {names:?}", t.label);
+        if sqlite {
+            // One at a time: each stored write saw exactly the writes stored before it.
+            let mut seen: Vec<i64> = names
+                .iter()
+                .map(|n| n.rsplit(' ').next().and_then(|c| c.parse().ok()).expect("a count"))
+                .collect();
+            seen.sort_unstable();
+            let expected: Vec<i64> = (0..i64::try_from(names.len()).expect("small")).collect();
+            assert_eq!(seen, expected, "{}", t.label);
+        }
+    }
+}
+
 #[test]
 fn concurrent_sqlite_writers_wait_for_each_other() {
     // Read-then-write transactions on several connections: with BEGIN IMMEDIATE they queue on the

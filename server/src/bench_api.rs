@@ -121,6 +121,7 @@ pub async fn main(database: &crate::config::DatabaseArgs, args: ApiArgs) -> anyh
     // As in `sendback serve`: the same router, pool and WAL checkpointer (no rejection worker:
     // it has no task to run here).
     let state = AppState {
+        writer: app::db::group::GroupWriter::new(pool.clone()),
         pool: pool.clone(),
         leptos_options: leptos::config::LeptosOptions::builder().output_name("sendback").build(),
         clock: Arc::new(app::clock::SystemClock),

@@ -79,6 +79,7 @@ pub fn main(args: PagesArgs, database: &crate::config::DatabaseArgs) -> anyhow::
         Samples::load(&mut conn, prepared.email)?
     };
     let state = AppState {
+        writer: app::db::group::GroupWriter::new(pool.clone()),
         pool,
         leptos_options: leptos::config::LeptosOptions::builder().output_name("sendback").build(),
         clock: Arc::new(app::clock::SystemClock),

@@ -173,6 +173,7 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
     // The first log-in with an unknown email must not pay for building the dummy hash.
     tokio::task::spawn_blocking(app::auth::login::warm_up);
     let state = AppState {
+        writer: app::db::group::GroupWriter::new(pool.clone()),
         pool,
         leptos_options,
         clock: std::sync::Arc::new(app::clock::SystemClock),

@@ -210,6 +210,7 @@ impl Server {
     fn new(db: &TestDb) -> Self {
         let pool = app::db::connect(&db.url(), 4).expect("pool");
         let state = AppState {
+            writer: app::db::group::GroupWriter::new(pool.clone()),
             pool,
             leptos_options: leptos::config::LeptosOptions::builder().output_name("sendback").build(),
             clock: std::sync::Arc::new(app::clock::SystemClock),

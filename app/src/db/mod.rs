@@ -3,6 +3,7 @@
 
 pub mod api_lookups;
 pub mod audit;
+pub mod group;
 pub mod intake;
 pub mod keys;
 pub mod leads;
@@ -149,7 +150,7 @@ impl ManageConnection for ConnectionManager {
 
 /// Per-connection SQLite settings: WAL, foreign keys, a busy timeout so writers queue instead of failing.
 #[derive(Debug)]
-struct SqlitePragmas;
+pub(crate) struct SqlitePragmas;
 
 impl CustomizeConnection<DbConn, r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
@@ -207,6 +208,9 @@ pub enum DbError {
     Hash(String),
     #[error("blocking task failed: {0}")]
     Join(String),
+    /// A grouped write was not stored (see [`group`]).
+    #[error("the write was not stored: {0}")]
+    Write(String),
     /// Reading or writing a file the data layer keeps (an upload, a results file).
     #[error("{what}: {source}")]
     File { what: &'static str, source: std::io::Error },
@@ -336,10 +340,10 @@ pub fn revert_last_migration(conn: &mut DbConn) -> Result<(), DbError> {
 
 /// The top-level SQLite write transactions of this process, one at a time (see
 /// [`write_transaction`]).
-static SQLITE_WRITERS: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+pub(crate) static SQLITE_WRITERS: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 /// How long a writer waits for [`SQLITE_WRITERS`] before going on without it (SQLite's busy
 /// timeout then applies).
-const SQLITE_GATE_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const SQLITE_GATE_WAIT: Duration = Duration::from_secs(10);
 
 /// Runs `f` in a transaction that takes the write lock up front. On SQLite a deferred transaction
 /// that reads before it writes can fail with SQLITE_BUSY instead of waiting; `BEGIN IMMEDIATE`

@@ -183,9 +183,11 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<i
     let Some(key) = key else { return Err(invalid_key()) };
     let now = state.clock.now();
     let sid = sid.to_owned();
-    // One connection for the key and the lead: a busy intake does not queue for the pool twice.
+    // The key and the lead in one write: on SQLite in a group with the other leads posted
+    // meanwhile (one commit for them all), on PostgreSQL on one pooled connection.
     let received = state
-        .db_or(move |conn| {
+        .writer
+        .write(move |conn| {
             let holder = keys::holder(conn, &key, now)?;
             match holder {
                 Some(h) if h.supplier_id.map(|s| s.to_string()) == Some(sid) => {

@@ -150,6 +150,7 @@ pub fn test_app_on(database: Database, sessions: SessionSettings) -> TestApp {
         db::seed::seed_demo(&mut conn, app::clock::Clock::now(&clock)).expect("seed");
     }
     let state = AppState {
+        writer: app::db::group::GroupWriter::new(pool.clone()),
         pool,
         leptos_options: leptos::config::LeptosOptions::builder().output_name("sendback").build(),
         clock: std::sync::Arc::new(clock.clone()),
