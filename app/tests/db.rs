@@ -177,6 +177,46 @@ fn grouped_writes_commit_together_and_fail_alone() {
             seen.sort_unstable();
             let expected: Vec<i64> = (0..i64::try_from(names.len()).expect("small")).collect();
             assert_eq!(seen, expected, "{}", t.label);
+
+            // Writes queued while one runs are committed together, as one group.
+            let (before_groups, before_writes) = writer.committed();
+            let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+            let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+            let blocker = {
+                let writer = writer.clone();
+                runtime.spawn(async move {
+                    writer
+                        .write(move |conn| {
+                            started_tx.send(()).expect("the test waits");
+                            release_rx.recv().expect("released");
+                            write_transaction(conn, |c| {
+                                diesel::insert_into(instances::table)
+                                    .values((
+                                        instances::name.eq("blocker"),
+                                        instances::created_at.eq(fixed_now()),
+                                    ))
+                                    .execute(c)
+                                    .map_err(DbError::from)
+                            })
+                        })
+                        .await
+                })
+            };
+            started_rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the blocker runs");
+            let queued: Vec<_> =
+                (201_usize..213).filter(|i| !i.is_multiple_of(5)).map(|i| runtime.spawn(write(i))).collect();
+            let waited = std::time::Instant::now();
+            while writer.queued() < 10 {
+                assert!(waited.elapsed().as_secs() < 10, "the writes did not queue: {}", writer.queued());
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            release_tx.send(()).expect("the blocker waits");
+            runtime.block_on(blocker).expect("joined").expect("the blocker commits");
+            for h in queued {
+                runtime.block_on(h).expect("joined").expect("a queued write commits");
+            }
+            let (groups, writes) = writer.committed();
+            assert_eq!((groups - before_groups, writes - before_writes), (2, 11), "{}", t.label);
         }
     }
 }

@@ -11,13 +11,15 @@
 //! every write of the group is answered with the error (nothing of them was stored).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::CustomizeConnection;
 use diesel::sql_types::Text;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OnceCell, mpsc, oneshot};
 
 use super::{DbConn, DbError, Pool, SQLITE_GATE_WAIT, SQLITE_WRITERS, SqlitePragmas};
 
@@ -25,6 +27,9 @@ use super::{DbConn, DbError, Pool, SQLITE_GATE_WAIT, SQLITE_WRITERS, SqlitePragm
 const MAX_GROUP: usize = 128;
 /// Writes waiting for the writer at most; beyond that callers wait to queue.
 const QUEUE: usize = 1024;
+/// A write not queued within this long, or not begun within this long of being queued, is not
+/// run and is answered with an error ("try again"): the database is held by something long.
+const MAX_WAIT: Duration = Duration::from_secs(10);
 
 /// The group writer of one database (cheap to clone). The writer thread starts on the first
 /// write and ends when the last clone is dropped.
@@ -35,7 +40,15 @@ pub struct GroupWriter {
 
 struct Inner {
     pool: Pool,
-    mode: OnceLock<Mode>,
+    mode: OnceCell<Mode>,
+    stats: Arc<Stats>,
+}
+
+/// What the writer has committed, for tests and diagnostics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    groups: AtomicU64,
+    writes: AtomicU64,
 }
 
 enum Mode {
@@ -47,7 +60,21 @@ enum Mode {
 
 impl GroupWriter {
     pub fn new(pool: Pool) -> Self {
-        Self { inner: Arc::new(Inner { pool, mode: OnceLock::new() }) }
+        Self { inner: Arc::new(Inner { pool, mode: OnceCell::new(), stats: Arc::default() }) }
+    }
+
+    /// Groups committed and the writes they held (SQLite; zero on PostgreSQL).
+    pub fn committed(&self) -> (u64, u64) {
+        let stats = &self.inner.stats;
+        (stats.groups.load(Ordering::Relaxed), stats.writes.load(Ordering::Relaxed))
+    }
+
+    /// Writes queued and not yet taken by the writer.
+    pub fn queued(&self) -> usize {
+        match self.inner.mode.get() {
+            Some(Mode::Grouped(queue)) => queue.max_capacity() - queue.capacity(),
+            _ => 0,
+        }
     }
 
     /// Runs `f` as one write: on SQLite in the next group, in a savepoint (its error rolls back
@@ -60,34 +87,37 @@ impl GroupWriter {
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
-        let mode = match self.inner.mode.get() {
-            Some(mode) => mode,
-            None => {
+        let mode = self
+            .inner
+            .mode
+            .get_or_try_init(|| {
                 let pool = self.inner.pool.clone();
-                let mode = tokio::task::spawn_blocking(move || start(pool))
-                    .await
-                    .map_err(|e| DbError::Join(e.to_string()))??;
-                // A racing first write may have set it: the loser's writer ends with its queue.
-                let _ = self.inner.mode.set(mode);
-                let set = self.inner.mode.get();
-                set.ok_or_else(|| DbError::Write("the database writer did not start".to_owned()))?
-            }
-        };
+                let stats = self.inner.stats.clone();
+                async move {
+                    tokio::task::spawn_blocking(move || start(pool, stats))
+                        .await
+                        .map_err(|e| DbError::Join(e.to_string()))?
+                }
+            })
+            .await?;
         let queue = match mode {
             Mode::Direct => return super::run_or(&self.inner.pool, f).await,
             Mode::Grouped(queue) => queue,
         };
         let (reply, answer) = oneshot::channel();
-        queue
-            .send(Box::new(Pending { f: Some(f), reply: Some(reply), result: None }))
-            .await
-            .map_err(|_| DbError::Write("the database writer has stopped".to_owned()))?;
+        let job = Box::new(Pending { f: Some(f), reply: Some(reply), result: None, queued: Instant::now() });
+        queue.send_timeout(job, MAX_WAIT).await.map_err(|e| match e {
+            mpsc::error::SendTimeoutError::Timeout(_) => DbError::Write("the database is busy".to_owned()),
+            mpsc::error::SendTimeoutError::Closed(_) => {
+                DbError::Write("the database writer has stopped".to_owned())
+            }
+        })?;
         answer.await.map_err(|_| DbError::Write("the write failed unexpectedly (see the log)".to_owned()))?
     }
 }
 
 /// How writes run on this database; on SQLite, starts the writer thread with its connection.
-fn start(pool: Pool) -> Result<Mode, DbError> {
+fn start(pool: Pool, stats: Arc<Stats>) -> Result<Mode, DbError> {
     let mut conn = pool.get()?;
     let DbConn::Sqlite(_) = &*conn else { return Ok(Mode::Direct) };
     #[derive(QueryableByName)]
@@ -136,9 +166,22 @@ fn start(pool: Pool) -> Result<Mode, DbError> {
                         continue;
                     }
                 };
-                if !run_group(c, group) {
+                // Whatever fails, the thread goes on: a write that panics is caught in
+                // `run_group`; this catches the rest (closing a connection, say).
+                let kept = catch_unwind(AssertUnwindSafe(|| {
+                    let n = group.len() as u64;
+                    let committed = run_group(c, group);
+                    if committed {
+                        stats.groups.fetch_add(1, Ordering::Relaxed);
+                        stats.writes.fetch_add(n, Ordering::Relaxed);
+                    }
+                    committed
+                }));
+                if !matches!(kept, Ok(true)) {
                     // Closing the connection rolls back whatever it still had open.
-                    conn = None;
+                    if catch_unwind(AssertUnwindSafe(|| conn = None)).is_err() {
+                        tracing::error!("closing the group writer's connection failed");
+                    }
                 }
             }
         })
@@ -146,12 +189,14 @@ fn start(pool: Pool) -> Result<Mode, DbError> {
     Ok(Mode::Grouped(queue))
 }
 
-/// Runs one group in one transaction and answers its writes. `false` when the connection must
-/// be replaced (a write panicked, or the transaction could not begin or end).
+/// Runs one group in one transaction and answers its writes. `false` when nothing was
+/// committed and the connection must be replaced (a write panicked or left the transaction in
+/// another state than it found it, or the transaction could not begin or end).
 fn run_group(conn: &mut DbConn, group: Vec<Box<dyn Job>>) -> bool {
     let _gate = SQLITE_WRITERS.try_lock_for(SQLITE_GATE_WAIT);
     let DbConn::Sqlite(c) = conn else { unreachable!("the group writer runs on SQLite") };
     if let Err(e) = AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "beginning a group of writes failed");
         let message = format!("starting a write: {e}");
         group.into_iter().for_each(|job| job.fail(&message));
         return false;
@@ -159,10 +204,20 @@ fn run_group(conn: &mut DbConn, group: Vec<Box<dyn Job>>) -> bool {
     let mut ran: Vec<Box<dyn Job>> = Vec::with_capacity(group.len());
     let mut rest = group.into_iter();
     while let Some(mut job) = rest.next() {
-        if catch_unwind(AssertUnwindSafe(|| job.run(conn))).is_err() {
-            tracing::error!("a write panicked: its group is rolled back and answered with an error");
+        let panicked = catch_unwind(AssertUnwindSafe(|| job.run(conn))).is_err();
+        // Each write leaves the group's transaction as it found it (its savepoint released or
+        // rolled back). If not — it panicked, or SQLite rolled the whole transaction back after
+        // an I/O error — nothing run so far can be trusted to commit, and nothing more may run
+        // on this connection (it would commit on its own).
+        if panicked || !in_group_transaction(conn) {
+            let message = if panicked {
+                tracing::error!("a write panicked: its group is rolled back and answered with an error");
+                "a write of the same group failed; try again"
+            } else {
+                tracing::error!("a write left its group's transaction: the group is rolled back");
+                "the write was interrupted; try again"
+            };
             drop(job);
-            let message = "a write of the same group failed; try again";
             ran.into_iter().chain(rest).for_each(|job| job.fail(message));
             return false;
         }
@@ -177,10 +232,16 @@ fn run_group(conn: &mut DbConn, group: Vec<Box<dyn Job>>) -> bool {
             tracing::error!(error = %e, "committing a group of writes failed");
             let message = format!("committing the write: {e}");
             ran.into_iter().for_each(|job| job.fail(&message));
-            let _ = conn.batch_execute("ROLLBACK");
             false
         }
     }
+}
+
+/// Whether the connection is still inside the group's transaction, at its top level.
+fn in_group_transaction(conn: &mut DbConn) -> bool {
+    let DbConn::Sqlite(c) = conn else { return false };
+    let depth = AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth();
+    matches!(depth, Ok(Some(d)) if d.get() == 1)
 }
 
 /// A queued write, type-erased for the queue.
@@ -198,6 +259,7 @@ struct Pending<F, T, E> {
     f: Option<F>,
     reply: Option<oneshot::Sender<Result<T, E>>>,
     result: Option<Result<T, E>>,
+    queued: Instant,
 }
 
 impl<T, E, F> Job for Pending<F, T, E>
@@ -207,9 +269,17 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
 {
     fn run(&mut self, conn: &mut DbConn) {
-        if let Some(f) = self.f.take() {
-            self.result = Some(conn.transaction(f));
+        let Some(f) = self.f.take() else { return };
+        if self.reply.as_ref().is_none_or(oneshot::Sender::is_closed) {
+            // Nobody waits for the answer any more (the client went away): not stored.
+            self.reply = None;
+            return;
         }
+        if self.queued.elapsed() > MAX_WAIT {
+            self.result = Some(Err(E::from(DbError::Write("the database is busy".to_owned()))));
+            return;
+        }
+        self.result = Some(conn.transaction(f));
     }
 
     fn committed(mut self: Box<Self>) {

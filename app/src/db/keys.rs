@@ -43,6 +43,17 @@ pub struct KeyHolder {
 
 /// The holder of a presented key, `None` when it is unknown or revoked. Notes the key's use.
 pub fn holder(conn: &mut DbConn, key: &str, now: NaiveDateTime) -> Result<Option<KeyHolder>, DbError> {
+    let Some((holder, last_used)) = lookup(conn, key)? else { return Ok(None) };
+    note_use(conn, holder.key_id, last_used, now)?;
+    Ok(Some(holder))
+}
+
+/// [`holder`] without noting the use: a read only (a check before queueing for a write).
+pub fn peek(conn: &mut DbConn, key: &str) -> Result<Option<KeyHolder>, DbError> {
+    Ok(lookup(conn, key)?.map(|(holder, _)| holder))
+}
+
+fn lookup(conn: &mut DbConn, key: &str) -> Result<Option<(KeyHolder, Option<NaiveDateTime>)>, DbError> {
     let key = key.trim();
     if key.is_empty() || key.len() > MAX_KEY_CHARS {
         return Ok(None);
@@ -52,9 +63,9 @@ pub fn holder(conn: &mut DbConn, key: &str, now: NaiveDateTime) -> Result<Option
         .select((api_keys::id, api_keys::instance_id, api_keys::supplier_id, api_keys::last_used_at))
         .first(conn)
         .optional()?;
-    let Some((key_id, instance_id, supplier_id, last_used)) = found else { return Ok(None) };
-    note_use(conn, key_id, last_used, now)?;
-    Ok(Some(KeyHolder { key_id, instance_id, supplier_id }))
+    Ok(found.map(|(key_id, instance_id, supplier_id, last_used)| {
+        (KeyHolder { key_id, instance_id, supplier_id }, last_used)
+    }))
 }
 
 /// Records a key's use at `now`, unless noted less than a minute ago: then nothing is written

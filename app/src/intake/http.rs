@@ -183,8 +183,18 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<i
     let Some(key) = key else { return Err(invalid_key()) };
     let now = state.clock.now();
     let sid = sid.to_owned();
-    // The key and the lead in one write: on SQLite in a group with the other leads posted
-    // meanwhile (one commit for them all), on PostgreSQL on one pooled connection.
+    // A key that is no key of this supplier is refused on a read, in parallel: only a supplier's
+    // own posts queue for the write.
+    let peeked = {
+        let key = key.clone();
+        state.db(move |conn| keys::peek(conn, &key)).await.map_err(internal)?
+    };
+    if peeked.and_then(|h| h.supplier_id).map(|s| s.to_string()) != Some(sid.clone()) {
+        return Err(invalid_key());
+    }
+    // The key again (revoked meanwhile?) and the lead, in one write: on SQLite in a group with
+    // the other leads posted meanwhile (one commit for them all), on PostgreSQL on one pooled
+    // connection.
     let received = state
         .writer
         .write(move |conn| {
