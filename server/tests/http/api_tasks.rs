@@ -24,7 +24,7 @@ fn assert_error(r: &Reply, status: StatusCode, code: &str) {
 }
 
 /// A key made on the API keys page by `email`.
-async fn key_of(app: &TestApp, email: &str) -> String {
+pub(crate) async fn key_of(app: &TestApp, email: &str) -> String {
     let cookie = app.login(email).await;
     let r = app.call("create_api_key", &[("name", "CRM")], Some(&cookie)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -81,7 +81,7 @@ fn campaign_id(app: &TestApp, name: &str) -> i64 {
 }
 
 /// Sends `body` to `POST /api/v1/rejection-tasks?<query>` with the key and idempotency key.
-async fn post_file(
+pub(crate) async fn post_file(
     app: &TestApp,
     key: Option<&str>,
     query: &str,
@@ -119,7 +119,7 @@ fn task_count(app: &TestApp) -> i64 {
     rejection_tasks::table.count().get_result(&mut conn).expect("count")
 }
 
-async fn run_worker(app: &TestApp) -> Option<(i64, app::engine::task::RunEnd)> {
+pub(crate) async fn run_worker(app: &TestApp) -> Option<(i64, app::engine::task::RunEnd)> {
     let worker = app::engine::worker::Worker::new(
         app.state.pool.clone(),
         app.state.uploads.storage.clone(),

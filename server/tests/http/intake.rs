@@ -1,12 +1,13 @@
 //! `POST /api/v1/lead` over HTTP: a supplier's key, form or JSON, fields by id or key; created,
 //! duplicate and over-cap leads; every refusal with its code and nothing stored; 50 parallel
-//! posts against a cap of 10.
+//! posts against a cap of 10; rejections counted towards the cap make room for that many more.
+//! Each on SQLite and PostgreSQL.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use diesel::prelude::*;
 
-use crate::support::{Reply, TestApp};
+use crate::support::{Reply, TestApp, databases};
 use app::db::audit::Actor;
 use app::db::schema::*;
 use app::db::setup;
@@ -87,7 +88,12 @@ fn lead_count(app: &TestApp) -> i64 {
 
 #[tokio::test]
 async fn leads_are_created_deduplicated_and_capped() {
-    let app = TestApp::new();
+    for database in databases() {
+        leads_are_created_deduplicated_and_capped_on(TestApp::on(database)).await;
+    }
+}
+
+async fn leads_are_created_deduplicated_and_capped_on(app: TestApp) {
     let i = set_up(&app, 2);
     let by_id = format!("f_{}_email", i.email_field);
     let (status, body) = post(
@@ -145,7 +151,12 @@ async fn leads_are_created_deduplicated_and_capped() {
 
 #[tokio::test]
 async fn refusals_say_why_and_store_nothing() {
-    let app = TestApp::new();
+    for database in databases() {
+        refusals_say_why_and_store_nothing_on(TestApp::on(database)).await;
+    }
+}
+
+async fn refusals_say_why_and_store_nothing_on(app: TestApp) {
     let i = set_up(&app, 100);
     let before = lead_count(&app);
     let other_campaign: i64 = campaigns::table
@@ -219,7 +230,13 @@ async fn refusals_say_why_and_store_nothing() {
 
 #[tokio::test]
 async fn fifty_parallel_posts_against_a_cap_of_ten_create_exactly_ten_received_leads() {
-    let app = TestApp::new();
+    for database in databases() {
+        fifty_parallel_posts_against_a_cap_of_ten_create_exactly_ten_received_leads_on(TestApp::on(database))
+            .await;
+    }
+}
+
+async fn fifty_parallel_posts_against_a_cap_of_ten_create_exactly_ten_received_leads_on(app: TestApp) {
     let i = set_up(&app, 10);
     let tasks: Vec<_> = (0..50)
         .map(|n| {
@@ -256,4 +273,52 @@ async fn fifty_parallel_posts_against_a_cap_of_ten_create_exactly_ten_received_l
         .get_result(&mut app.state.pool.get().expect("conn"))
         .expect("count");
     assert_eq!(stored, 10);
+}
+
+#[tokio::test]
+async fn rejections_counted_towards_the_cap_let_exactly_that_many_more_leads_in() {
+    for database in databases() {
+        rejections_counted_towards_the_cap_let_exactly_that_many_more_leads_in_on(TestApp::on(database))
+            .await;
+    }
+}
+
+async fn rejections_counted_towards_the_cap_let_exactly_that_many_more_leads_in_on(app: TestApp) {
+    let i = set_up(&app, 3);
+    let lead = |email: String| {
+        let (campaign, supplier, key) = (i.campaign.clone(), i.supplier.clone(), i.key.clone());
+        let app = &app;
+        async move {
+            let (status, body) =
+                post(app, &[("cid", &campaign), ("sid", &supplier), ("key", &key), ("email", &email)]).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            (body["lead_id"].as_i64().expect("lead id"), body["status"].as_str().expect("status").to_owned())
+        }
+    };
+    let mut taken = Vec::new();
+    for n in 0..3 {
+        let (id, status) = lead(format!("t{n}@example.com")).await;
+        assert_eq!(status, "received", "{:?}", app.database);
+        taken.push(id);
+    }
+    assert_eq!(lead("full@example.com".into()).await.1, "quarantine", "{:?}", app.database);
+
+    // The client rejects two of them through the API, counting the rejections towards the cap.
+    let key = crate::api_tasks::key_of(&app, "client@sendback.test").await;
+    let csv = format!("Lead ID,Rejection Reason\n{},Bad\n{},Bad\n", taken[0], taken[1]);
+    let query = format!(
+        "campaign_id={}&identifier=lead_id&identifier_column=Lead%20ID&reason_column=Rejection%20Reason\
+         &name=crm.csv&count_towards_cap=true",
+        i.campaign
+    );
+    let r = crate::api_tasks::post_file(&app, Some(&key), &query, Some("cap-1"), &csv).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let ran = crate::api_tasks::run_worker(&app).await.map(|(_, end)| end);
+    assert_eq!(ran, Some(app::engine::task::RunEnd::Completed), "{:?}", app.database);
+
+    let mut next = Vec::new();
+    for n in 0..3 {
+        next.push(lead(format!("n{n}@example.com")).await.1);
+    }
+    assert_eq!(next, ["received", "received", "quarantine"], "{:?}", app.database);
 }
