@@ -168,15 +168,7 @@ fn start(pool: Pool, stats: Arc<Stats>) -> Result<Mode, DbError> {
                 };
                 // Whatever fails, the thread goes on: a write that panics is caught in
                 // `run_group`; this catches the rest (closing a connection, say).
-                let kept = catch_unwind(AssertUnwindSafe(|| {
-                    let n = group.len() as u64;
-                    let committed = run_group(c, group);
-                    if committed {
-                        stats.groups.fetch_add(1, Ordering::Relaxed);
-                        stats.writes.fetch_add(n, Ordering::Relaxed);
-                    }
-                    committed
-                }));
+                let kept = catch_unwind(AssertUnwindSafe(|| run_group(c, group, &stats)));
                 if !matches!(kept, Ok(true)) {
                     // Closing the connection rolls back whatever it still had open.
                     if catch_unwind(AssertUnwindSafe(|| conn = None)).is_err() {
@@ -192,7 +184,7 @@ fn start(pool: Pool, stats: Arc<Stats>) -> Result<Mode, DbError> {
 /// Runs one group in one transaction and answers its writes. `false` when nothing was
 /// committed and the connection must be replaced (a write panicked or left the transaction in
 /// another state than it found it, or the transaction could not begin or end).
-fn run_group(conn: &mut DbConn, group: Vec<Box<dyn Job>>) -> bool {
+fn run_group(conn: &mut DbConn, group: Vec<Box<dyn Job>>, stats: &Stats) -> bool {
     let _gate = SQLITE_WRITERS.try_lock_for(SQLITE_GATE_WAIT);
     let DbConn::Sqlite(c) = conn else { unreachable!("the group writer runs on SQLite") };
     if let Err(e) = AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE") {
@@ -225,6 +217,9 @@ fn run_group(conn: &mut DbConn, group: Vec<Box<dyn Job>>) -> bool {
     }
     match <DbConn as Connection>::TransactionManager::commit_transaction(conn) {
         Ok(()) => {
+            // Counted before anyone is answered: a caller that saw its answer sees its group.
+            stats.groups.fetch_add(1, Ordering::Relaxed);
+            stats.writes.fetch_add(ran.len() as u64, Ordering::Relaxed);
             ran.into_iter().for_each(|job| job.committed());
             true
         }
