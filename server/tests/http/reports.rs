@@ -61,9 +61,24 @@ async fn reasons_are_grouped_as_people_mean_them_on_the_page_and_in_the_csv() {
         let from = report["from"].as_str().expect("from").parse::<chrono::NaiveDate>().expect("date");
         {
             let mut conn = app.state.pool.get().expect("conn");
+            // The owner's instance only: the report never counts another instance's leads.
+            let instance: i64 = users::table
+                .filter(users::email.eq("owner@sendback.test"))
+                .select(users::instance_id)
+                .first(&mut conn)
+                .expect("owner");
+            let to = report["to"].as_str().expect("to").parse::<chrono::NaiveDate>().expect("date");
             let three: Vec<i64> = leads::table
+                .filter(leads::instance_id.eq(instance))
                 .filter(leads::status.eq("client_rejected"))
                 .filter(leads::received_at.ge(from.and_hms_opt(0, 0, 0).expect("midnight")))
+                .filter(
+                    leads::received_at.lt(to
+                        .succ_opt()
+                        .expect("day")
+                        .and_hms_opt(0, 0, 0)
+                        .expect("midnight")),
+                )
                 .select(leads::id)
                 .order(leads::id)
                 .limit(3)
