@@ -35,7 +35,91 @@ pub mod state;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{A, ParentRoute, Redirect, Route, Router, Routes};
-use leptos_router::{SsrMode, path};
+use leptos_router::{Lazy, LazyRoute, SsrMode, path};
+
+/// Pages whose code the browser loads together, when the first of them is shown: each group's
+/// code is split out of the main bundle (a `#[lazy]` split point, split by `xtask site`), so the
+/// first page a user opens downloads the shell and that page's group only. A split point per
+/// group rather than per page: the splitter puts code shared by several split points in a file
+/// per combination, and eighteen pages made over three hundred such files (a page needed up to
+/// 183 requests); eight groups make a few dozen. Each page loads its own data, so a route's `data`
+/// has nothing to start.
+macro_rules! page_groups {
+    ($($group:ident { $($route:ident => $page:path),* $(,)? })*) => {$(
+        mod $group {
+            use super::*;
+
+            // The routes of the group, by name.
+            #[derive(Clone, Copy)]
+            #[allow(clippy::enum_variant_names)]
+            pub enum Page { $($route),* }
+
+            // Named after the group: the split file's name, and unique.
+            #[leptos::lazy($group)]
+            pub fn pages(page: Page) -> AnyView {
+                match page { $(Page::$route => view! { <$page/> }.into_any()),* }
+            }
+        }
+
+        $(
+            struct $route;
+
+            impl LazyRoute for $route {
+                fn data() -> Self {
+                    Self
+                }
+
+                async fn view(_this: Self) -> AnyView {
+                    $group::pages($group::Page::$route).await
+                }
+
+                // Hydration waits for this before it hydrates the page, so the page's code is
+                // there when its server-rendered HTML is adopted.
+                async fn preload() {
+                    #[cfg(feature = "hydrate")]
+                    $group::__preload_pages().await;
+                }
+            }
+        )*
+    )*};
+}
+
+page_groups! {
+    public_pages {
+        LoginRoute => account::LoginPage,
+        ChangePasswordRoute => account::ChangePasswordPage,
+        StatusRoute => status::StatusPage,
+    }
+    all_leads_page {
+        AllLeadsRoute => leads::AllLeadsPage,
+    }
+    lead_page {
+        LeadRoute => leads::LeadPage,
+    }
+    rejection_pages {
+        ImportRejectionsRoute => rejections::ImportRejectionsPage,
+        TaskRoute => rejections::TaskPage,
+    }
+    import_pages {
+        ImportLeadsRoute => imports::ImportLeadsPage,
+        ImportRoute => imports::ImportPage,
+    }
+    campaign_pages {
+        CampaignsRoute => settings::CampaignsPage,
+        CampaignRoute => settings::CampaignPage,
+        DuplicatesRoute => settings::DuplicatesPage,
+    }
+    settings_pages {
+        ClientsRoute => settings::ClientsPage,
+        SuppliersRoute => settings::SuppliersPage,
+        WebhooksRoute => settings::WebhooksPage,
+        ApiKeysRoute => api_keys::ApiKeysPage,
+        UsersRoute => users::UsersPage,
+    }
+    report_pages {
+        ReportsRoute => reports::ReportsPage,
+    }
+}
 
 /// The Content-Security-Policy of pages: scripts only from this site and the page's own
 /// hydration script (by its nonce), WebAssembly compiled by the page, styles and everything else
@@ -62,7 +146,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             resp.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
         }
     }
-    // The bundle's name: `sendback`, or `sendback.<hash>` for a release build (see xtask).
+    // The bundle's directory: `pkg`, or `pkg/<hash>` for a release build (see xtask).
     let stylesheet = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
     view! {
         <!DOCTYPE html>
@@ -88,46 +172,32 @@ pub fn App() -> impl IntoView {
     // Pages render completely before the response starts, so headers set while rendering (a
     // refreshed session cookie, a redirect, a 403/404 status) always reach the browser.
     let ssr = SsrMode::Async;
-    // Marks the page once the browser bundle has hydrated it (tests wait for this). Suspense
-    // boundaries finish hydrating in microtasks after this effect runs; a zero timeout waits
-    // for them, since a navigation while they hydrate breaks the page.
-    Effect::new(move |_| {
-        #[cfg(feature = "hydrate")]
-        set_timeout(
-            || {
-                if let Some(body) = leptos::prelude::document().body() {
-                    let _ = body.set_attribute("data-hydrated", "true");
-                }
-            },
-            std::time::Duration::ZERO,
-        );
-    });
     view! {
         <Title formatter=|title: String| {
             if title.is_empty() { "Sendback".to_owned() } else { format!("{title} · Sendback") }
         }/>
         <Router>
             <Routes fallback=NotFound>
-                <Route path=path!("/login") view=account::LoginPage ssr=ssr.clone()/>
-                <Route path=path!("/account/password") view=account::ChangePasswordPage ssr=ssr.clone()/>
-                <Route path=path!("/status") view=status::StatusPage ssr=ssr.clone()/>
+                <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} ssr=ssr.clone()/>
+                <Route path=path!("/account/password") view={Lazy::<ChangePasswordRoute>::new()} ssr=ssr.clone()/>
+                <Route path=path!("/status") view={Lazy::<StatusRoute>::new()} ssr=ssr.clone()/>
                 <ParentRoute path=path!("") view=components::SignedInShell ssr=ssr.clone()>
                     <Route path=path!("") view=|| view! { <Redirect path="/leads"/> } ssr=ssr.clone()/>
-                    <Route path=path!("leads") view=leads::AllLeadsPage ssr=ssr.clone()/>
-                    <Route path=path!("leads/import-rejections") view=rejections::ImportRejectionsPage ssr=ssr.clone()/>
-                    <Route path=path!("leads/import-rejections/tasks/:id") view=rejections::TaskPage ssr=ssr.clone()/>
-                    <Route path=path!("leads/import") view=imports::ImportLeadsPage ssr=ssr.clone()/>
-                    <Route path=path!("leads/import/:id") view=imports::ImportPage ssr=ssr.clone()/>
-                    <Route path=path!("leads/:id") view=leads::LeadPage ssr=ssr.clone()/>
-                    <Route path=path!("settings/clients") view=settings::ClientsPage ssr=ssr.clone()/>
-                    <Route path=path!("settings/campaigns") view=settings::CampaignsPage ssr=ssr.clone()/>
-                    <Route path=path!("settings/campaigns/:id") view=settings::CampaignPage ssr=ssr.clone()/>
-                    <Route path=path!("settings/campaigns/:id/fields/:field/duplicates") view=settings::DuplicatesPage ssr=ssr.clone()/>
-                    <Route path=path!("settings/suppliers") view=settings::SuppliersPage ssr=ssr.clone()/>
-                    <Route path=path!("settings/webhooks") view=settings::WebhooksPage ssr=ssr.clone()/>
-                    <Route path=path!("settings/api-keys") view=api_keys::ApiKeysPage ssr=ssr.clone()/>
-                    <Route path=path!("users") view=users::UsersPage ssr=ssr.clone()/>
-                    <Route path=path!("reports") view=reports::ReportsPage ssr=ssr/>
+                    <Route path=path!("leads") view={Lazy::<AllLeadsRoute>::new()} ssr=ssr.clone()/>
+                    <Route path=path!("leads/import-rejections") view={Lazy::<ImportRejectionsRoute>::new()} ssr=ssr.clone()/>
+                    <Route path=path!("leads/import-rejections/tasks/:id") view={Lazy::<TaskRoute>::new()} ssr=ssr.clone()/>
+                    <Route path=path!("leads/import") view={Lazy::<ImportLeadsRoute>::new()} ssr=ssr.clone()/>
+                    <Route path=path!("leads/import/:id") view={Lazy::<ImportRoute>::new()} ssr=ssr.clone()/>
+                    <Route path=path!("leads/:id") view={Lazy::<LeadRoute>::new()} ssr=ssr.clone()/>
+                    <Route path=path!("settings/clients") view={Lazy::<ClientsRoute>::new()} ssr=ssr.clone()/>
+                    <Route path=path!("settings/campaigns") view={Lazy::<CampaignsRoute>::new()} ssr=ssr.clone()/>
+                    <Route path=path!("settings/campaigns/:id") view={Lazy::<CampaignRoute>::new()} ssr=ssr.clone()/>
+                    <Route path=path!("settings/campaigns/:id/fields/:field/duplicates") view={Lazy::<DuplicatesRoute>::new()} ssr=ssr.clone()/>
+                    <Route path=path!("settings/suppliers") view={Lazy::<SuppliersRoute>::new()} ssr=ssr.clone()/>
+                    <Route path=path!("settings/webhooks") view={Lazy::<WebhooksRoute>::new()} ssr=ssr.clone()/>
+                    <Route path=path!("settings/api-keys") view={Lazy::<ApiKeysRoute>::new()} ssr=ssr.clone()/>
+                    <Route path=path!("users") view={Lazy::<UsersRoute>::new()} ssr=ssr.clone()/>
+                    <Route path=path!("reports") view={Lazy::<ReportsRoute>::new()} ssr=ssr/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -154,5 +224,20 @@ fn NotFound() -> impl IntoView {
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    // Lazily loaded pages hydrate once their code has arrived, so hydration is asynchronous.
+    wasm_bindgen_futures::spawn_local(async {
+        let Some(body) = leptos::prelude::document().body() else { return };
+        leptos::mount::hydrate_from_async(body, App).await.forget();
+        // Marks the page once the browser bundle has hydrated it (tests wait for this). Suspense
+        // boundaries finish hydrating in microtasks after this; a zero timeout waits for them,
+        // since a navigation while they hydrate breaks the page.
+        set_timeout(
+            || {
+                if let Some(body) = leptos::prelude::document().body() {
+                    let _ = body.set_attribute("data-hydrated", "true");
+                }
+            },
+            std::time::Duration::ZERO,
+        );
+    });
 }

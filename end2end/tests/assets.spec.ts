@@ -1,29 +1,67 @@
-// The browser bundle is served as built: named by its content, cached for good, and sent as the
-// brotli (or gzip) copy made at build time to a browser that accepts it. Pages are never cached.
-import { expect, test } from '@playwright/test';
+// The browser bundle is served as built: split by page, in a directory named by its content,
+// cached for good, and sent as the brotli (or gzip) copy made at build time to a browser that
+// accepts it. Pages are never cached.
+import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
+import { logIn } from './pages/app';
 
-test('the bundle is content-named, immutable and precompressed; pages are no-store', async ({ page, request }) => {
+/** The most a first page may download of the bundle, brotli-compressed (issue 21). */
+const FIRST_PAGE_BUDGET = 350_000;
+
+/** Records the path and headers of every `/pkg/` file the page fetches. */
+function watchAssets(page: Page): Map<string, Record<string, string>> {
   const assets = new Map<string, Record<string, string>>();
   page.on('response', (r) => {
     const path = new URL(r.url()).pathname;
     if (path.startsWith('/pkg/')) assets.set(path, r.headers());
   });
+  return assets;
+}
+
+/** What `paths` weigh as a browser that takes brotli downloads them. */
+async function brotliBytes(request: APIRequestContext, paths: string[]): Promise<number> {
+  let total = 0;
+  for (const path of paths) {
+    const r = await request.get(path, { headers: { 'accept-encoding': 'br' } });
+    expect(r.status(), path).toBe(200);
+    expect(r.headers()['content-encoding'], path).toBe('br');
+    total += Number(r.headers()['content-length']);
+  }
+  return total;
+}
+
+test('the bundle is split by page, content-named, immutable and precompressed; pages are no-store', async ({ page, request }) => {
+  const assets = watchAssets(page);
   const doc = await page.goto('/login');
   expect(doc?.headers()['cache-control']).toBe('no-store');
   await expect(page.locator('body[data-hydrated="true"]')).toBeAttached();
 
   const names = [...assets.keys()].sort();
-  // The script, the WebAssembly and the stylesheet, each `sendback.<16 hex digits>.<ext>`.
+  // The script, the main WebAssembly and the stylesheet, in `/pkg/<16 hex digits>/`.
+  const dir = names.map((n) => /^\/pkg\/([0-9a-f]{16})\/sendback\.js$/.exec(n)?.[1]).find(Boolean);
+  expect(dir, names.join(' ')).toBeTruthy();
   for (const ext of ['css', 'js', 'wasm']) {
-    expect(names.filter((n) => new RegExp(`^/pkg/sendback\\.[0-9a-f]{16}\\.${ext}$`).test(n)), names.join(' ')).toHaveLength(1);
+    expect(names, names.join(' ')).toContain(`/pkg/${dir}/sendback.${ext}`);
   }
+  // The log-in page's own code came in a split file of its own.
+  const split = (list: string[]) => list.filter((n) => /\/split_[^/]+\.wasm$/.test(n));
+  expect(split(names).length, names.join(' ')).toBeGreaterThan(0);
   for (const [path, headers] of assets) {
+    expect(path.startsWith(`/pkg/${dir}/`), path).toBe(true);
     expect(headers['cache-control'], path).toBe('public, max-age=31536000, immutable');
   }
+  const loginBytes = await brotliBytes(request, names);
+  console.log(`first page /login: ${names.length} files, ${loginBytes} bytes brotli`);
+  expect(loginBytes).toBeLessThanOrEqual(FIRST_PAGE_BUDGET);
+
+  // A client user's first page after logging in: only the All leads page's code is added.
+  await logIn(page, 'client@sendback.test');
+  const afterLogIn = [...assets.keys()].sort();
+  const added = split(afterLogIn).filter((n) => !names.includes(n));
+  expect(added.length, afterLogIn.join(' ')).toBeGreaterThan(0);
 
   // A client that accepts brotli gets the build's brotli copy; one that takes only gzip, the
   // gzip copy; one that takes neither, the file itself.
-  const wasm = names.find((n) => n.endsWith('.wasm'))!;
+  const wasm = `/pkg/${dir}/sendback.wasm`;
   const raw = await request.get(wasm, { headers: { 'accept-encoding': 'identity' } });
   expect(raw.headers()['content-encoding']).toBeUndefined();
   const rawLength = Number(raw.headers()['content-length']);
@@ -40,7 +78,29 @@ test('the bundle is content-named, immutable and precompressed; pages are no-sto
     expect(Number(r.headers()['content-length']), accept).toBeLessThan(rawLength / 2);
   }
   // A name that is not the bundle's is not cached for good.
-  const missing = await request.get('/pkg/sendback.0000000000000000.js');
+  const missing = await request.get('/pkg/0000000000000000/sendback.js');
   expect(missing.status()).toBe(404);
   expect(missing.headers()['cache-control']).toBe('no-store');
+});
+
+test('a client who opens Sendback signed in loads the shell and the All leads page only', async ({ browser, page, request }) => {
+  await logIn(page, 'client@sendback.test');
+  // A new browser context with the same session: nothing cached, as when the client comes back
+  // another day and opens their bookmark.
+  const fresh = await browser.newContext({ storageState: await page.context().storageState() });
+  const back = await fresh.newPage();
+  const assets = watchAssets(back);
+  await back.goto(new URL('/leads', page.url()).href);
+  await back.locator('body[data-hydrated="true"]').waitFor();
+  await expect(back.getByRole('heading', { level: 1, name: 'All leads' })).toBeVisible();
+  const names = [...assets.keys()].sort();
+  const bytes = await brotliBytes(request, names);
+  console.log(`first page /leads: ${names.length} files, ${bytes} bytes brotli`);
+  expect(bytes).toBeLessThanOrEqual(FIRST_PAGE_BUDGET);
+  // The page works: its search runs in the browser.
+  await back.getByRole('searchbox', { name: 'Search' }).fill('jane.smith@example.co.uk');
+  await back.getByRole('button', { name: 'Find leads' }).click();
+  await expect(back).toHaveURL(/q=/);
+  await expect(back.getByRole('table', { name: 'Leads' }).locator('tbody tr')).toHaveCount(1);
+  await fresh.close();
 });

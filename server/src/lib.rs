@@ -57,7 +57,8 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     // The browser bundle: the brotli or gzip copy made at build time when the browser takes it.
-    let pkg = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    // `/pkg` is the site's `pkg` directory; a release bundle is in `pkg/<hash>/` within it.
+    let pkg = std::path::Path::new(options.site_root.as_ref()).join("pkg");
     let assets = tower_http::services::ServeDir::new(pkg).precompressed_br().precompressed_gzip();
     Router::new()
         .nest_service("/pkg", assets)
@@ -78,7 +79,13 @@ pub fn router(state: AppState) -> Router {
         .route("/leads/import/{id}/results.csv", get(app::imports::http::results))
         .route("/leads/import-rejections/tasks/{id}/results.csv", get(app::rejections::http::results))
         .route("/reports/rejections.csv", get(app::reports::http::rejections_csv))
-        .leptos_routes(&state, routes, move || shell(options.clone()))
+        // Each request (page or server function) gets its own once-per-request user lookup.
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            || leptos::prelude::provide_context(app::auth::access::RequestUser::default()),
+            move || shell(options.clone()),
+        )
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
             {
                 let state = state.clone();
@@ -224,21 +231,26 @@ async fn security_headers(req: Request<Body>, next: Next) -> Response {
     res
 }
 
-/// `/pkg/sendback.<16 hex digits>.<ext>`: a release bundle file named by its content.
+/// `/pkg/<16 hex digits>/<file>`: a file of a release bundle, whose directory is named by the
+/// content of all its files.
 fn is_hashed_asset(path: &str) -> bool {
-    let Some(file) = path.strip_prefix("/pkg/sendback.") else { return false };
-    let Some((hash, ext)) = file.split_once('.') else { return false };
-    hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(ext, "js" | "wasm" | "css")
+    let Some(rest) = path.strip_prefix("/pkg/") else { return false };
+    let Some((hash, file)) = rest.split_once('/') else { return false };
+    hash.len() == 16
+        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        && !file.is_empty()
+        && !file.contains('/')
+        && !file.starts_with('.')
 }
 
-/// The bundle's name in `site_root`: `sendback.<hash>` as the release build wrote it to
-/// `pkg/output-name.txt`, else `sendback` (a debug build, or none).
-pub fn bundle_name(site_root: &std::path::Path) -> String {
-    std::fs::read_to_string(site_root.join("pkg").join("output-name.txt"))
+/// The bundle's directory under `site_root`: `pkg/<hash>` as the release build wrote the hash to
+/// `pkg/release.txt`, else `pkg` (a debug build, or none).
+pub fn pkg_dir(site_root: &std::path::Path) -> String {
+    std::fs::read_to_string(site_root.join("pkg").join("release.txt"))
         .ok()
         .map(|s| s.trim().to_owned())
-        .filter(|s| s.starts_with("sendback") && !s.contains(['/', '\\']))
-        .unwrap_or_else(|| "sendback".to_owned())
+        .filter(|s| s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map_or_else(|| "pkg".to_owned(), |hash| format!("pkg/{hash}"))
 }
 
 /// `GET /health`: 200 with the backend and schema version when the database answers, else 503.
@@ -296,22 +308,24 @@ mod tests {
 
     #[test]
     fn only_content_named_bundle_files_are_immutable() {
-        assert!(is_hashed_asset("/pkg/sendback.0123456789abcdef.wasm"));
-        assert!(is_hashed_asset("/pkg/sendback.0123456789abcdef.css"));
+        assert!(is_hashed_asset("/pkg/0123456789abcdef/sendback.wasm"));
+        assert!(is_hashed_asset("/pkg/0123456789abcdef/sendback.css"));
+        assert!(is_hashed_asset("/pkg/0123456789abcdef/split_lead_route.wasm"));
         assert!(!is_hashed_asset("/pkg/sendback.wasm"));
-        assert!(!is_hashed_asset("/pkg/sendback.0123456789abcdeg.js"));
-        assert!(!is_hashed_asset("/pkg/sendback.0123456789abcdef.js.map"));
-        assert!(!is_hashed_asset("/leads/sendback.0123456789abcdef.js"));
+        assert!(!is_hashed_asset("/pkg/0123456789abcdeg/sendback.js"));
+        assert!(!is_hashed_asset("/pkg/0123456789abcdef/"));
+        assert!(!is_hashed_asset("/pkg/0123456789abcdef/x/sendback.js"));
+        assert!(!is_hashed_asset("/leads/0123456789abcdef/sendback.js"));
     }
 
     #[test]
-    fn the_bundle_name_comes_from_the_release_build() {
+    fn the_bundle_directory_comes_from_the_release_build() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(bundle_name(dir.path()), "sendback");
+        assert_eq!(pkg_dir(dir.path()), "pkg");
         std::fs::create_dir_all(dir.path().join("pkg")).unwrap();
-        std::fs::write(dir.path().join("pkg/output-name.txt"), "sendback.0123456789abcdef\n").unwrap();
-        assert_eq!(bundle_name(dir.path()), "sendback.0123456789abcdef");
-        std::fs::write(dir.path().join("pkg/output-name.txt"), "../../etc/passwd").unwrap();
-        assert_eq!(bundle_name(dir.path()), "sendback");
+        std::fs::write(dir.path().join("pkg/release.txt"), "0123456789abcdef\n").unwrap();
+        assert_eq!(pkg_dir(dir.path()), "pkg/0123456789abcdef");
+        std::fs::write(dir.path().join("pkg/release.txt"), "../../etc/passwd").unwrap();
+        assert_eq!(pkg_dir(dir.path()), "pkg");
     }
 }

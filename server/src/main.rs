@@ -147,15 +147,15 @@ async fn serve(database: config::DatabaseArgs, args: ServeArgs) -> anyhow::Resul
         print_demo_accounts();
     }
 
-    let bundle = server::bundle_name(&args.site_root);
+    let pkg_dir = server::pkg_dir(&args.site_root);
     let leptos_options = LeptosOptions::builder()
-        .output_name(bundle.clone())
+        .output_name("sendback")
         .site_root(args.site_root.to_string_lossy().into_owned())
-        .site_pkg_dir("pkg")
+        .site_pkg_dir(pkg_dir.clone())
         .site_addr(args.listen)
         .env(leptos::config::Env::PROD)
         .build();
-    if !args.site_root.join("pkg").join(format!("{bundle}.wasm")).exists() {
+    if !args.site_root.join(&pkg_dir).join("sendback.wasm").exists() {
         tracing::warn!(
             site_root = %args.site_root.display(),
             "the browser bundle is missing: pages render but will not become interactive (run `make build`)"

@@ -3,10 +3,11 @@
 //! `wasm32-unknown-unknown` with `hydrate`, runs wasm-bindgen (linked in, at the exact version of
 //! the `wasm-bindgen` crate in Cargo.lock), optionally wasm-opt, and copies the stylesheet and
 //! public assets into `<target>/site`, the layout the server and leptos' `HydrationScripts` expect.
-//! A release build also names the bundle by its content (`sendback.<hash>.{js,wasm,css}`, the
-//! name written to `pkg/output-name.txt` for the server) and compresses each file once, here,
-//! with brotli (quality 11) and gzip (level 9), so the server sends `.br`/`.gz` files as they are
-//! and browsers may cache them for good.
+//! The code of each lazily loaded page (`#[lazy_route]`) is split into a file of its own with
+//! `wasm_split_cli_support`, as `cargo leptos --split` does. A release build also puts the bundle
+//! in a directory named by its content (`pkg/<hash>/`, the hash written to `pkg/release.txt` for
+//! the server) and compresses each file once, here, with brotli (quality 11) and gzip (level 9),
+//! so the server sends `.br`/`.gz` files as they are and browsers may cache them for good.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -79,65 +80,134 @@ fn build_site(release: bool) -> Result<()> {
     if pkg.exists() {
         std::fs::remove_dir_all(&pkg).with_context(|| format!("clearing {}", pkg.display()))?;
     }
-    std::fs::create_dir_all(&pkg)?;
+    // Everything is built here, then a release build moves it to `pkg/<hash>/`.
+    let stage = if release { site.join("pkg-stage") } else { pkg.clone() };
+    if stage.exists() {
+        std::fs::remove_dir_all(&stage)?;
+    }
+    std::fs::create_dir_all(&stage)?;
+
+    // Each lazily loaded page's code (and code only lazily loaded pages share) goes to a file of
+    // its own; the rest, the main module, goes through wasm-bindgen.
+    let input = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let main_wasm = target.join("wasm32-unknown-unknown").join(profile_dir).join("app_split.wasm");
+    let split = wasm_split_cli_support::transform({
+        let mut opts = wasm_split_cli_support::Options::new(&input);
+        opts.output_dir = stage.as_path();
+        opts.main_out_path = main_wasm.as_path();
+        // The names leptos' `HydrationScripts` expects without cargo-leptos's file hashing:
+        // the directory is named by its content instead (below).
+        opts.main_module = MAIN_MODULE;
+        opts.link_name = SPLIT_LOADER;
+        opts
+    })
+    .map_err(|e| anyhow::anyhow!("splitting the wasm: {e:?}"))?;
+    std::fs::write(
+        stage.join("__wasm_split_manifest.json"),
+        serde_json::to_string_pretty(&split.prefetch_map)?,
+    )?;
 
     wasm_bindgen_cli_support::Bindgen::new()
-        .input_path(&wasm)
+        .input_path(&main_wasm)
         .out_name(OUTPUT_NAME)
         .web(true)?
         .typescript(false)
+        .keep_lld_exports(true)
+        .demangle(false)
         .keep_debug(!release)
-        .generate(&pkg)
-        .with_context(|| format!("running wasm-bindgen on {}", wasm.display()))?;
+        .generate(&stage)
+        .with_context(|| format!("running wasm-bindgen on {}", main_wasm.display()))?;
     // leptos' HydrationScripts loads `<name>.wasm` when LEPTOS_OUTPUT_NAME is set at compile time.
-    let bg = pkg.join(format!("{OUTPUT_NAME}_bg.wasm"));
-    let out_wasm = pkg.join(format!("{OUTPUT_NAME}.wasm"));
-    std::fs::rename(&bg, &out_wasm)?;
+    std::fs::rename(stage.join(format!("{OUTPUT_NAME}_bg.wasm")), stage.join(format!("{OUTPUT_NAME}.wasm")))?;
 
     if release {
-        wasm_opt(&root, &out_wasm)?;
+        wasm_opt(&root, &files_with_extension(&stage, "wasm")?)?;
     }
 
-    std::fs::copy(root.join("style/main.css"), pkg.join(format!("{OUTPUT_NAME}.css")))
+    std::fs::copy(root.join("style/main.css"), stage.join(format!("{OUTPUT_NAME}.css")))
         .context("copying style/main.css")?;
     copy_dir(&root.join("public"), &site)?;
 
-    let size = std::fs::metadata(&out_wasm)?.len();
     if release {
-        let name = hash_and_compress(&pkg)?;
-        println!("site built in {} (bundle {name})", site.display());
+        let dir = hash_and_compress(&stage, &pkg)?;
+        println!("site built in {} (bundle pkg/{dir})", site.display());
     } else {
-        println!("site built in {} ({OUTPUT_NAME}.wasm: {size} bytes)", site.display());
+        let size = std::fs::metadata(stage.join(format!("{OUTPUT_NAME}.wasm")))?.len();
+        println!(
+            "site built in {} ({OUTPUT_NAME}.wasm: {size} bytes, {} split files)",
+            site.display(),
+            split.split_modules.len()
+        );
     }
     Ok(())
 }
 
-/// Renames the bundle to `sendback.<hash>.{js,wasm,css}` (the hash of the three files'
-/// contents, so any change gives new names), writes that name to `output-name.txt`, writes a
-/// brotli and a gzip copy of each, and prints the sizes. Returns the name.
-fn hash_and_compress(pkg: &Path) -> Result<String> {
-    use sha2::Digest as _;
-    let kinds = ["js", "wasm", "css"];
-    let mut hasher = sha2::Sha256::new();
-    for kind in kinds {
-        hasher.update(std::fs::read(pkg.join(format!("{OUTPUT_NAME}.{kind}")))?);
+/// The main module's script, as the split loader imports it.
+const MAIN_MODULE: &str = "./sendback.js";
+/// The split loader's name, as leptos' `HydrationScripts` preloads it when files are not hashed.
+const SPLIT_LOADER: &str = "./__wasm_split.______________________.js";
+
+fn files_with_extension(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_file() && path.extension().is_some_and(|e| e == ext) {
+            files.push(path);
+        }
     }
-    let digest = hasher.finalize();
-    let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let name = format!("{OUTPUT_NAME}.{hash}");
-    for kind in kinds {
-        let from = pkg.join(format!("{OUTPUT_NAME}.{kind}"));
-        let to = pkg.join(format!("{name}.{kind}"));
-        std::fs::rename(&from, &to)?;
-        let raw = std::fs::read(&to)?;
+    files.sort();
+    Ok(files)
+}
+
+/// Moves the bundle built in `stage` to `pkg/<hash>/` (the hash of every file's name and
+/// content, so any change gives a new directory and no name is ever reused for other content),
+/// writes that hash to `pkg/release.txt` for the server, writes a brotli and a gzip copy of each
+/// script, WebAssembly file and stylesheet, and prints the sizes. Returns the hash.
+fn hash_and_compress(stage: &Path, pkg: &Path) -> Result<String> {
+    use sha2::Digest as _;
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(stage)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    files.sort();
+    let mut hasher = sha2::Sha256::new();
+    for file in &files {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        let data = std::fs::read(file)?;
+        hasher.update((data.len() as u64).to_le_bytes());
+        hasher.update(&data);
+    }
+    let hash: String = hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let dir = pkg.join(&hash);
+    std::fs::create_dir_all(pkg)?;
+    std::fs::rename(stage, &dir)?;
+    // (files, raw bytes, brotli bytes) of all files and of the shared chunks.
+    let (mut all, mut chunks) = ((0, 0, 0), (0, 0, 0));
+    for file in files.iter().filter_map(|f| f.file_name()) {
+        let path = dir.join(file);
+        let name = file.to_string_lossy();
+        if !(name.ends_with(".js") || name.ends_with(".wasm") || name.ends_with(".css")) {
+            continue;
+        }
+        let raw = std::fs::read(&path)?;
         let br = brotli_11(&raw)?;
         let gz = gzip_9(&raw)?;
-        std::fs::write(pkg.join(format!("{name}.{kind}.br")), &br)?;
-        std::fs::write(pkg.join(format!("{name}.{kind}.gz")), &gz)?;
-        println!("  {name}.{kind}: {} bytes, brotli {} bytes, gzip {} bytes", raw.len(), br.len(), gz.len());
+        std::fs::write(dir.join(format!("{name}.br")), &br)?;
+        std::fs::write(dir.join(format!("{name}.gz")), &gz)?;
+        for total in [&mut all].into_iter().chain(name.starts_with("chunk_").then_some(&mut chunks)) {
+            *total = (total.0 + 1, total.1 + raw.len(), total.2 + br.len());
+        }
+        if !name.starts_with("chunk_") {
+            println!("  {name}: {} bytes, brotli {} bytes, gzip {} bytes", raw.len(), br.len(), gz.len());
+        }
     }
-    std::fs::write(pkg.join("output-name.txt"), format!("{name}\n"))?;
-    Ok(name)
+    println!(
+        "  chunk_*.wasm (code pages share): {} files, {} bytes, brotli {} bytes",
+        chunks.0, chunks.1, chunks.2
+    );
+    println!("  all {} files: {} bytes, brotli {} bytes", all.0, all.1, all.2);
+    std::fs::write(pkg.join("release.txt"), format!("{hash}\n"))?;
+    Ok(hash)
 }
 
 fn brotli_11(data: &[u8]) -> Result<Vec<u8>> {
@@ -154,10 +224,10 @@ fn gzip_9(data: &[u8]) -> Result<Vec<u8>> {
     Ok(enc.finish()?)
 }
 
-/// Shrinks the release wasm with binaryen's wasm-opt: `$WASM_OPT`, the npm copy under
+/// Shrinks the release wasm files with binaryen's wasm-opt: `$WASM_OPT`, the npm copy under
 /// `end2end/node_modules`, or one on PATH. Debian's binaryen 108 is refused: its output breaks
 /// hydration.
-fn wasm_opt(root: &Path, wasm: &Path) -> Result<()> {
+fn wasm_opt(root: &Path, files: &[PathBuf]) -> Result<()> {
     let local = root.join("end2end/node_modules/.bin/wasm-opt");
     let program = match std::env::var_os("WASM_OPT") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
@@ -177,22 +247,27 @@ fn wasm_opt(root: &Path, wasm: &Path) -> Result<()> {
             version.trim()
         );
     }
-    let status = Command::new(&program)
-        .arg(wasm)
-        .args(["-Oz", "-o"])
-        .arg(wasm)
-        .args([
-            "--enable-bulk-memory",
-            "--enable-nontrapping-float-to-int",
-            "--enable-sign-ext",
-            "--enable-mutable-globals",
-            "--enable-reference-types",
-            "--enable-multivalue",
-        ])
-        .status()
-        .context("running wasm-opt")?;
-    if !status.success() {
-        bail!("wasm-opt failed");
+    for wasm in files {
+        let status = Command::new(&program)
+            .arg(wasm)
+            .args(["-Oz", "-o"])
+            .arg(wasm)
+            .args([
+                // The names section: wasm-bindgen leaves one in the split modules, which only
+                // debugging needs.
+                "--strip-debug",
+                "--enable-bulk-memory",
+                "--enable-nontrapping-float-to-int",
+                "--enable-sign-ext",
+                "--enable-mutable-globals",
+                "--enable-reference-types",
+                "--enable-multivalue",
+            ])
+            .status()
+            .context("running wasm-opt")?;
+        if !status.success() {
+            bail!("wasm-opt failed on {}", wasm.display());
+        }
     }
     Ok(())
 }

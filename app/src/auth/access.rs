@@ -83,8 +83,44 @@ pub async fn sign_out(session: &Session) -> Result<(), AppError> {
 /// and the change-password form need them). Expired sessions (idle or absolute) are ended here.
 pub async fn optional_user() -> Result<Option<UserContext>, AppError> {
     let state = app_state()?;
+    // Taken before the first await (see `guarded`).
+    let seen = use_context::<RequestUser>();
     let session = session().await?;
-    signed_in_user(&state, &session).await
+    match seen {
+        Some(seen) => seen.get_or_load(&session, signed_in_user(&state, &session)).await,
+        None => signed_in_user(&state, &session).await,
+    }
+}
+
+/// The signed-in user as this request found them, so a page loads them once: server rendering runs
+/// the shell's `get_me` and the page's own server functions for the same request, and each asks
+/// who is signed in. Provided afresh for every request (`server::router`); a request's
+/// concurrent askers wait for the first lookup. The answer belongs to the session id it was
+/// found under: signing in gives the session a new id and signing out removes it, and neither id
+/// matches again, so the next asker looks the user up anew.
+#[derive(Clone, Default)]
+pub struct RequestUser(std::sync::Arc<tokio::sync::Mutex<Option<FoundUser>>>);
+
+/// A user lookup's answer and the session id it was found under.
+type FoundUser = (tower_sessions::session::Id, Option<UserContext>);
+
+impl RequestUser {
+    async fn get_or_load(
+        &self,
+        session: &Session,
+        load: impl Future<Output = Result<Option<UserContext>, AppError>>,
+    ) -> Result<Option<UserContext>, AppError> {
+        let mut seen = self.0.lock().await;
+        if let (Some((id, user)), Some(now)) = (seen.as_ref(), session.id())
+            && *id == now
+        {
+            return Ok(user.clone());
+        }
+        let user = load.await?;
+        // The id as the lookup left it: `None` when it ended the session (nothing is kept then).
+        *seen = session.id().map(|id| (id, user.clone()));
+        Ok(user)
+    }
 }
 
 /// A user who must replace a one-time password may do nothing else (403).

@@ -1,0 +1,10 @@
+import { chromium } from '@playwright/test';
+const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox','--headless'] });
+const p = await b.newPage();
+p.on('console', async m => { if (m.type()==='error' && m.args().length>1) { const a = m.args()[1]; console.log('NODE:', await a.evaluate(n => (n.nodeName + ' ' + (n.outerHTML || n.textContent || '')).slice(0,300)), 'PARENT:', await a.evaluate(n => n.parentNode ? (n.parentNode.outerHTML||'').slice(0,600) : 'none')); } });
+const r = await p.goto(process.argv[2] || 'http://127.0.0.1:38124/login');
+await p.waitForTimeout(3000);
+console.log('hydrated:', await p.evaluate(() => document.body.getAttribute('data-hydrated')));
+const html = await (await fetch(process.argv[2] || 'http://127.0.0.1:38124/login')).text();
+console.log(html.slice(html.indexOf('<body'), html.indexOf('<body')+1500));
+await b.close();
