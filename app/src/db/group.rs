@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
-use diesel::r2d2::CustomizeConnection;
+use diesel::r2d2::{CustomizeConnection, ManageConnection};
 use diesel::sql_types::Text;
 use tokio::sync::{OnceCell, mpsc, oneshot};
 
@@ -133,11 +133,11 @@ fn start(pool: Pool, stats: Arc<Stats>) -> Result<Mode, DbError> {
         // A temporary or in-memory database: another connection would not see it.
         return Ok(Mode::Direct);
     }
+    // A connection as the pool makes them, with the pool's PRAGMAs.
+    let manager = super::ConnectionManager { target: super::DatabaseTarget::Sqlite(file.into()) };
     let open = move || -> Result<DbConn, DbError> {
-        let mut conn = DbConn::Sqlite(
-            diesel::SqliteConnection::establish(&file)
-                .map_err(|e| DbError::Config(format!("the writer's connection: {e}")))?,
-        );
+        let mut conn =
+            manager.connect().map_err(|e| DbError::Config(format!("the writer's connection: {e}")))?;
         SqlitePragmas
             .on_acquire(&mut conn)
             .map_err(|e| DbError::Config(format!("the writer's connection: {e}")))?;

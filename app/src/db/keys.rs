@@ -41,6 +41,13 @@ pub struct KeyHolder {
     pub supplier_id: Option<i64>,
 }
 
+impl KeyHolder {
+    /// Whether this is an intake key of the supplier whose id was posted as `sid` (text).
+    pub fn is_supplier(&self, sid: &str) -> bool {
+        self.supplier_id.is_some_and(|s| s.to_string() == sid)
+    }
+}
+
 /// The holder of a presented key, `None` when it is unknown or revoked. Notes the key's use.
 pub fn holder(conn: &mut DbConn, key: &str, now: NaiveDateTime) -> Result<Option<KeyHolder>, DbError> {
     let Some((holder, last_used)) = lookup(conn, key)? else { return Ok(None) };

@@ -189,7 +189,7 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<i
         let key = key.clone();
         state.db(move |conn| keys::peek(conn, &key)).await.map_err(internal)?
     };
-    if peeked.and_then(|h| h.supplier_id).map(|s| s.to_string()) != Some(sid.clone()) {
+    if !peeked.is_some_and(|h| h.is_supplier(&sid)) {
         return Err(invalid_key());
     }
     // The key again (revoked meanwhile?) and the lead, in one write: on SQLite in a group with
@@ -200,7 +200,7 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<i
         .write(move |conn| {
             let holder = keys::holder(conn, &key, now)?;
             match holder {
-                Some(h) if h.supplier_id.map(|s| s.to_string()) == Some(sid) => {
+                Some(h) if h.is_supplier(&sid) => {
                     intake::receive(conn, h, campaign_id, &params, now).map(Some)
                 }
                 _ => Ok(None),
