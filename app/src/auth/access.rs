@@ -7,7 +7,7 @@ use tower_sessions::Session;
 
 use crate::db::users::{self, Role, UserContext};
 use crate::error::AppError;
-use crate::state::{AppState, app_state};
+use crate::state::{AppState, SessionSettings, app_state};
 
 const USER_KEY: &str = "uid";
 const CREATED_KEY: &str = "created";
@@ -134,29 +134,124 @@ pub async fn user_of_session(state: &AppState, session: &Session) -> Result<Opti
     signed_in_user(state, session).await?.map(may_act).transpose()
 }
 
+/// Where a session stands, from its stored values at `now` (the application clock, seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// Nobody is signed in on it.
+    Anonymous,
+    /// Past the idle or the absolute limit: it must be ended.
+    Expired,
+    /// Signed in as `user_id` under password version `password_version`; `touch`: its `last seen`
+    /// is due to be written.
+    SignedIn { user_id: i64, password_version: i64, touch: bool },
+}
+
+/// The session values `uid`, `created`, `seen` and `pwv`, as stored.
+#[derive(Debug, Clone, Copy, Default)]
+struct Stored {
+    user_id: Option<i64>,
+    created: Option<i64>,
+    seen: Option<i64>,
+    password_version: Option<i64>,
+}
+
+fn standing(stored: Stored, now: i64, limits: SessionSettings) -> Standing {
+    let Some(user_id) = stored.user_id else { return Standing::Anonymous };
+    let (created, seen) = (stored.created.unwrap_or(0), stored.seen.unwrap_or(0));
+    if now - seen > limits.idle_timeout.num_seconds()
+        || now - created > limits.absolute_lifetime.num_seconds()
+    {
+        return Standing::Expired;
+    }
+    Standing::SignedIn {
+        user_id,
+        password_version: stored.password_version.unwrap_or(0),
+        touch: now - seen >= TOUCH_EVERY_SECS,
+    }
+}
+
+/// The signed-in user: in one database call when the session needs no change, else through the
+/// session (which ends it or writes its `last seen`).
 async fn signed_in_user(state: &AppState, session: &Session) -> Result<Option<UserContext>, AppError> {
-    let Some(user_id) = session.get::<i64>(USER_KEY).await.map_err(session_err)? else {
-        return Ok(None);
-    };
-    let created = session.get::<i64>(CREATED_KEY).await.map_err(session_err)?.unwrap_or(0);
-    let seen = session.get::<i64>(SEEN_KEY).await.map_err(session_err)?.unwrap_or(0);
+    match signed_in_user_at_once(state, session).await? {
+        Some(user) => Ok(user),
+        None => signed_in_user_through_session(state, session).await,
+    }
+}
+
+/// The session's row and its user read together, on one connection: what a page view usually
+/// needs, and one blocking hop rather than two. `None` when the full path must decide (no such
+/// row, a session ended by its limits, a changed password or a removed user, a `last seen` due,
+/// a value of an unexpected type): it loads the session and ends or updates it.
+async fn signed_in_user_at_once(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<Option<UserContext>>, AppError> {
+    // A session changed during this request (signed in or out) differs from its row; with no id
+    // the full path needs no database at all.
+    let Some(id) = session.id().filter(|_| !session.is_modified()) else { return Ok(None) };
     let now = state.clock.now().and_utc().timestamp();
-    let s = state.sessions;
-    if now - seen > s.idle_timeout.num_seconds() || now - created > s.absolute_lifetime.num_seconds() {
-        sign_out(session).await?;
+    let limits = state.sessions;
+    let found = state
+        .db(move |conn| {
+            let Some(values) = super::session_store::read_values(conn, &id)? else { return Ok(None) };
+            let int = |key: &str| match values.get(key) {
+                None => Ok(None),
+                Some(v) => v.as_i64().map(Some).ok_or(()),
+            };
+            let (Ok(user_id), Ok(created), Ok(seen), Ok(password_version)) =
+                (int(USER_KEY), int(CREATED_KEY), int(SEEN_KEY), int(PASSWORD_VERSION_KEY))
+            else {
+                return Ok(None);
+            };
+            match standing(Stored { user_id, created, seen, password_version }, now, limits) {
+                Standing::Anonymous => Ok(Some(None)),
+                Standing::SignedIn { user_id, password_version, touch: false } => {
+                    Ok(users::load_context(conn, user_id)?
+                        .filter(|user| user.password_version == password_version)
+                        .map(Some))
+                }
+                Standing::SignedIn { touch: true, .. } | Standing::Expired => Ok(None),
+            }
+        })
+        .await?;
+    Ok(found)
+}
+
+async fn signed_in_user_through_session(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<UserContext>, AppError> {
+    let user_id = session.get::<i64>(USER_KEY).await.map_err(session_err)?;
+    if user_id.is_none() {
         return Ok(None);
     }
-    let signed_in_under = session.get::<i64>(PASSWORD_VERSION_KEY).await.map_err(session_err)?.unwrap_or(0);
-    let user = state.db(move |conn| users::load_context(conn, user_id)).await?;
-    if user.as_ref().is_none_or(|u| u.password_version != signed_in_under) {
-        // The account is gone, or its password changed since this session signed in.
-        sign_out(session).await?;
-        return Ok(None);
+    let stored = Stored {
+        user_id,
+        created: session.get::<i64>(CREATED_KEY).await.map_err(session_err)?,
+        seen: session.get::<i64>(SEEN_KEY).await.map_err(session_err)?,
+        password_version: session.get::<i64>(PASSWORD_VERSION_KEY).await.map_err(session_err)?,
+    };
+    let now = state.clock.now().and_utc().timestamp();
+    match standing(stored, now, state.sessions) {
+        Standing::Anonymous => Ok(None),
+        Standing::Expired => {
+            sign_out(session).await?;
+            Ok(None)
+        }
+        Standing::SignedIn { user_id, password_version, touch } => {
+            let user = state.db(move |conn| users::load_context(conn, user_id)).await?;
+            if user.as_ref().is_none_or(|u| u.password_version != password_version) {
+                // The account is gone, or its password changed since this session signed in.
+                sign_out(session).await?;
+                return Ok(None);
+            }
+            if touch {
+                session.insert(SEEN_KEY, now).await.map_err(session_err)?;
+            }
+            Ok(user)
+        }
     }
-    if now - seen >= TOUCH_EVERY_SECS {
-        session.insert(SEEN_KEY, now).await.map_err(session_err)?;
-    }
-    Ok(user)
 }
 
 /// The signed-in user, or 401 (403 while they must replace a one-time password).
@@ -220,5 +315,56 @@ pub fn may_reject(user: &UserContext) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::Forbidden)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn stored(user_id: Option<i64>, created_ago: i64, seen_ago: i64) -> Stored {
+        Stored {
+            user_id,
+            created: Some(NOW - created_ago),
+            seen: Some(NOW - seen_ago),
+            password_version: Some(3),
+        }
+    }
+
+    #[test]
+    fn a_session_stands_by_its_user_and_its_limits() {
+        let limits = SessionSettings::default();
+        let idle = limits.idle_timeout.num_seconds();
+        let lifetime = limits.absolute_lifetime.num_seconds();
+        assert_eq!(standing(stored(None, 0, 0), NOW, limits), Standing::Anonymous);
+        assert_eq!(standing(Stored::default(), NOW, limits), Standing::Anonymous);
+        assert_eq!(
+            standing(stored(Some(7), 10, 10), NOW, limits),
+            Standing::SignedIn { user_id: 7, password_version: 3, touch: false }
+        );
+        // `last seen` is written once a minute at most.
+        assert_eq!(
+            standing(stored(Some(7), 100, TOUCH_EVERY_SECS - 1), NOW, limits),
+            Standing::SignedIn { user_id: 7, password_version: 3, touch: false }
+        );
+        assert_eq!(
+            standing(stored(Some(7), 100, TOUCH_EVERY_SECS), NOW, limits),
+            Standing::SignedIn { user_id: 7, password_version: 3, touch: true }
+        );
+        // Idle up to the limit, not past it; the same for the absolute lifetime.
+        assert!(matches!(standing(stored(Some(7), idle, idle), NOW, limits), Standing::SignedIn { .. }));
+        assert_eq!(standing(stored(Some(7), idle + 1, idle + 1), NOW, limits), Standing::Expired);
+        assert!(matches!(standing(stored(Some(7), lifetime, 0), NOW, limits), Standing::SignedIn { .. }));
+        assert_eq!(standing(stored(Some(7), lifetime + 1, 0), NOW, limits), Standing::Expired);
+        // Missing times count as the epoch: ended. A missing password version is version 0.
+        let bare = Stored { user_id: Some(7), ..Stored::default() };
+        assert_eq!(standing(bare, NOW, limits), Standing::Expired);
+        let no_version = Stored { password_version: None, ..stored(Some(7), 0, 0) };
+        assert_eq!(
+            standing(no_version, NOW, limits),
+            Standing::SignedIn { user_id: 7, password_version: 0, touch: false }
+        );
     }
 }

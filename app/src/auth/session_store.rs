@@ -60,6 +60,23 @@ fn encode(record: &Record) -> session_store::Result<(String, Vec<u8>, NaiveDateT
     Ok((record.id.to_string(), data, to_naive(record.expiry_date)))
 }
 
+/// The values stored under session `id`, read on `conn` as [`SessionStore::load`] would find them
+/// (`None` when there is no such session, or it has expired), so a caller can read the session and
+/// what it names in one database call.
+pub fn read_values(
+    conn: &mut db::DbConn,
+    id: &Id,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, DbError> {
+    let now = chrono::Utc::now().naive_utc();
+    let data: Option<Vec<u8>> = sessions::table
+        .filter(sessions::id.eq(id.to_string()).and(sessions::expiry_date.gt(now)))
+        .select(sessions::data)
+        .first(conn)
+        .optional()?;
+    // Undecodable data reads as no session: the full path through the store reports it.
+    Ok(data.and_then(|d| serde_json::from_slice(&d).ok()))
+}
+
 #[async_trait]
 impl SessionStore for DieselSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
