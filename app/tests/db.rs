@@ -43,6 +43,24 @@ fn sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout() {
 }
 
 #[test]
+fn a_connection_given_back_without_foreign_keys_has_them_again_at_its_next_checkout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // One connection, so the next checkout is the same one.
+    let pool = db::connect(&format!("sqlite://{}", dir.path().join("one.db").display()), 1).expect("pool");
+    let mut conn = pool.get().expect("connection");
+    diesel::connection::SimpleConnection::batch_execute(&mut *conn, "PRAGMA foreign_keys = OFF")
+        .expect("off");
+    assert_eq!(count(&mut conn, "SELECT foreign_keys AS n FROM pragma_foreign_keys"), 0);
+    drop(conn);
+    let mut conn = pool.get().expect("the same connection");
+    assert_eq!(count(&mut conn, "SELECT foreign_keys AS n FROM pragma_foreign_keys"), 1);
+    let orphan = diesel::insert_into(clients::table)
+        .values((clients::instance_id.eq(999_i64), clients::name.eq("Orphan")))
+        .execute(&mut conn);
+    assert!(orphan.is_err(), "foreign keys are enforced again");
+}
+
+#[test]
 fn foreign_keys_are_enforced() {
     for t in TestDb::all() {
         let mut conn = t.conn();
