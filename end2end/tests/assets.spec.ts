@@ -104,3 +104,18 @@ test('a client who opens Sendback signed in loads the shell and the All leads pa
   await expect(back.getByRole('table', { name: 'Leads' }).locator('tbody tr')).toHaveCount(1);
   await fresh.close();
 });
+
+test("a client's first page of API keys stays within the budget: it carries no owner page's code", async ({ browser, page, request }) => {
+  await logIn(page, 'client@sendback.test');
+  const fresh = await browser.newContext({ storageState: await page.context().storageState() });
+  const back = await fresh.newPage();
+  const assets = watchAssets(back);
+  await back.goto(new URL('/settings/api-keys', page.url()).href);
+  await back.locator('body[data-hydrated="true"]').waitFor();
+  await expect(back.getByRole('heading', { level: 1, name: 'API keys' })).toBeVisible();
+  const names = [...assets.keys()].sort();
+  const bytes = await brotliBytes(request, names);
+  console.log(`first page /settings/api-keys: ${names.length} files, ${bytes} bytes brotli`);
+  expect(bytes).toBeLessThanOrEqual(FIRST_PAGE_BUDGET);
+  await fresh.close();
+});
