@@ -41,11 +41,11 @@ use leptos_router::{Lazy, LazyRoute, SsrMode, path};
 /// code is split out of the main bundle (a `#[lazy]` split point, split by `xtask site`), so the
 /// first page a user opens downloads the shell and that page's group only. A split point per
 /// group rather than per page: the splitter puts code shared by several split points in a file
-/// per combination, and eighteen pages made over three hundred such files (a page needed up to
-/// 183 requests); ten groups make 194 (a first page needs 52 to 119 files). The pages a client
-/// user opens (All leads, a lead, Import Rejections, a task, API keys) each have a group of their
-/// own, so a client's first page carries no owner page's code; owner staff's settings pages
-/// share groups. Each page loads its own data, so a route's `data` has nothing to start.
+/// per combination of them, so every split point added multiplies the small files a page needs
+/// (`xtask site --release` prints the counts and each group's first-page weight). The pages a
+/// client user opens (All leads, a lead, Import Rejections, a task, API keys) each have a group
+/// of their own, so a client's first page carries no owner page's code; owner staff's settings
+/// pages share groups. Each page loads its own data, so a route's `data` has nothing to start.
 macro_rules! page_groups {
     ($($group:ident { $($route:ident => $page:path),* $(,)? })*) => {$(
         mod $group {

@@ -1,7 +1,7 @@
 // The browser bundle is served as built: split by page, in a directory named by its content,
 // cached for good, and sent as the brotli (or gzip) copy made at build time to a browser that
 // accepts it. Pages are never cached.
-import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
+import { expect, test, type APIRequestContext, type Browser, type Page } from '@playwright/test';
 import { logIn } from './pages/app';
 
 /** The most a first page may download of the bundle, brotli-compressed (issue 21). */
@@ -83,19 +83,27 @@ test('the bundle is split by page, content-named, immutable and precompressed; p
   expect(missing.headers()['cache-control']).toBe('no-store');
 });
 
-test('a client who opens Sendback signed in loads the shell and the All leads page only', async ({ browser, page, request }) => {
-  await logIn(page, 'client@sendback.test');
-  // A new browser context with the same session: nothing cached, as when the client comes back
-  // another day and opens their bookmark.
+/**
+ * Opens `path` as a client who comes back signed in, in a new browser context with the same
+ * session: nothing cached, as when the client opens their bookmark another day. Waits until the
+ * page has hydrated and shows its `heading`, then weighs the `/pkg/` files it loaded as brotli.
+ */
+async function firstPage(browser: Browser, page: Page, request: APIRequestContext, path: string, heading: string) {
   const fresh = await browser.newContext({ storageState: await page.context().storageState() });
   const back = await fresh.newPage();
   const assets = watchAssets(back);
-  await back.goto(new URL('/leads', page.url()).href);
+  await back.goto(new URL(path, page.url()).href);
   await back.locator('body[data-hydrated="true"]').waitFor();
-  await expect(back.getByRole('heading', { level: 1, name: 'All leads' })).toBeVisible();
+  await expect(back.getByRole('heading', { level: 1, name: heading })).toBeVisible();
   const names = [...assets.keys()].sort();
   const bytes = await brotliBytes(request, names);
-  console.log(`first page /leads: ${names.length} files, ${bytes} bytes brotli`);
+  console.log(`first page ${path}: ${names.length} files, ${bytes} bytes brotli`);
+  return { fresh, back, bytes };
+}
+
+test('a client who opens Sendback signed in loads the shell and the All leads page only', async ({ browser, page, request }) => {
+  await logIn(page, 'client@sendback.test');
+  const { fresh, back, bytes } = await firstPage(browser, page, request, '/leads', 'All leads');
   expect(bytes).toBeLessThanOrEqual(FIRST_PAGE_BUDGET);
   // The page works: its search runs in the browser.
   await back.getByRole('searchbox', { name: 'Search' }).fill('jane.smith@example.co.uk');
@@ -107,15 +115,7 @@ test('a client who opens Sendback signed in loads the shell and the All leads pa
 
 test("a client's first page of API keys stays within the budget: it carries no owner page's code", async ({ browser, page, request }) => {
   await logIn(page, 'client@sendback.test');
-  const fresh = await browser.newContext({ storageState: await page.context().storageState() });
-  const back = await fresh.newPage();
-  const assets = watchAssets(back);
-  await back.goto(new URL('/settings/api-keys', page.url()).href);
-  await back.locator('body[data-hydrated="true"]').waitFor();
-  await expect(back.getByRole('heading', { level: 1, name: 'API keys' })).toBeVisible();
-  const names = [...assets.keys()].sort();
-  const bytes = await brotliBytes(request, names);
-  console.log(`first page /settings/api-keys: ${names.length} files, ${bytes} bytes brotli`);
+  const { fresh, bytes } = await firstPage(browser, page, request, '/settings/api-keys', 'API keys');
   expect(bytes).toBeLessThanOrEqual(FIRST_PAGE_BUDGET);
   await fresh.close();
 });

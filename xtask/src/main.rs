@@ -9,6 +9,7 @@
 //! the server) and compresses each file once, here, with brotli (quality 11) and gzip (level 9),
 //! so the server sends `.br`/`.gz` files as they are and browsers may cache them for good.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -129,7 +130,7 @@ fn build_site(release: bool) -> Result<()> {
     copy_dir(&root.join("public"), &site)?;
 
     if release {
-        let dir = hash_and_compress(&stage, &pkg)?;
+        let dir = hash_and_compress(&stage, &pkg, &split.prefetch_map)?;
         println!("site built in {} (bundle pkg/{dir})", site.display());
     } else {
         let size = std::fs::metadata(stage.join(format!("{OUTPUT_NAME}.wasm")))?.len();
@@ -162,8 +163,10 @@ fn files_with_extension(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
 /// Moves the bundle built in `stage` to `pkg/<hash>/` (the hash of every file's name and
 /// content, so any change gives a new directory and no name is ever reused for other content),
 /// writes that hash to `pkg/release.txt` for the server, writes a brotli and a gzip copy of each
-/// script, WebAssembly file and stylesheet, and prints the sizes. Returns the hash.
-fn hash_and_compress(stage: &Path, pkg: &Path) -> Result<String> {
+/// script, WebAssembly file and stylesheet, and prints the sizes: of each file, and of what a
+/// first page of each split point downloads (`groups`: the split's files by name, without
+/// `.wasm`). Returns the hash.
+fn hash_and_compress(stage: &Path, pkg: &Path, groups: &HashMap<String, Vec<String>>) -> Result<String> {
     use sha2::Digest as _;
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(stage)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
@@ -183,6 +186,7 @@ fn hash_and_compress(stage: &Path, pkg: &Path) -> Result<String> {
     std::fs::rename(stage, &dir)?;
     // (files, raw bytes, brotli bytes) of all files and of the shared chunks.
     let (mut all, mut chunks) = ((0, 0, 0), (0, 0, 0));
+    let mut brotli_sizes = HashMap::new();
     for file in files.iter().filter_map(|f| f.file_name()) {
         let path = dir.join(file);
         let name = file.to_string_lossy();
@@ -193,6 +197,7 @@ fn hash_and_compress(stage: &Path, pkg: &Path) -> Result<String> {
         let br = brotli_11(&raw)?;
         let gz = gzip_9(&raw)?;
         std::fs::write(dir.join(format!("{name}.br")), &br)?;
+        brotli_sizes.insert(name.to_string(), br.len());
         std::fs::write(dir.join(format!("{name}.gz")), &gz)?;
         for total in [&mut all].into_iter().chain(name.starts_with("chunk_").then_some(&mut chunks)) {
             *total = (total.0 + 1, total.1 + raw.len(), total.2 + br.len());
@@ -206,8 +211,32 @@ fn hash_and_compress(stage: &Path, pkg: &Path) -> Result<String> {
         chunks.0, chunks.1, chunks.2
     );
     println!("  all {} files: {} bytes, brotli {} bytes", all.0, all.1, all.2);
+    print_first_pages(&brotli_sizes, groups);
     std::fs::write(pkg.join("release.txt"), format!("{hash}\n"))?;
     Ok(hash)
+}
+
+/// What the first page of each split point downloads, brotli: the shell (everything that is not a
+/// split file or a chunk: main module, its script, the stylesheet, the split loader) plus the
+/// split's own file and the chunks it needs.
+fn print_first_pages(brotli_sizes: &HashMap<String, usize>, groups: &HashMap<String, Vec<String>>) {
+    let is_split = |name: &str| name.starts_with("split_") || name.starts_with("chunk_");
+    let (mut shell, mut shell_files) = (0, 0);
+    for (_, size) in brotli_sizes.iter().filter(|(name, _)| !is_split(name)) {
+        (shell, shell_files) = (shell + size, shell_files + 1);
+    }
+    println!(
+        "  first page of each split point (the shell: {shell_files} files, {shell} bytes brotli; plus the split's own):"
+    );
+    let mut groups: Vec<_> = groups.iter().collect();
+    groups.sort();
+    for (group, files) in groups {
+        let own: usize = files.iter().filter_map(|f| brotli_sizes.get(&format!("{f}.wasm"))).sum();
+        // The splitter names a split point `<name>_<hash of where it is>`.
+        let name = group.rsplit_once('_').filter(|(_, hash)| hash.bytes().all(|b| b.is_ascii_digit()));
+        let name = name.map_or(group.as_str(), |(name, _)| name);
+        println!("    {name}: {} files, {} bytes brotli", shell_files + files.len(), shell + own);
+    }
 }
 
 fn brotli_11(data: &[u8]) -> Result<Vec<u8>> {
