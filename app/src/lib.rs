@@ -42,7 +42,8 @@ use leptos_router::{Lazy, LazyRoute, SsrMode, path};
 /// first page a user opens downloads the shell and that page's group only. A split point per
 /// group rather than per page: the splitter puts code shared by several split points in a file
 /// per combination of them, so every split point added multiplies the small files a page needs
-/// (`xtask site --release` prints the counts and each group's first-page weight). The pages a
+/// (a first page gets them packed in one bundle, but later pages load them one by one;
+/// `xtask site --release` prints each group's first-page weight). The pages a
 /// client user opens (All leads, a lead, Import Rejections, a task, API keys) each have a group
 /// of their own, so a client's first page carries no owner page's code; owner staff's settings
 /// pages share groups. Each page loads its own data, so a route's `data` has nothing to start.

@@ -2,19 +2,24 @@
 // cached for good, and sent as the brotli (or gzip) copy made at build time to a browser that
 // accepts it. Pages are never cached.
 import { expect, test, type APIRequestContext, type Browser, type Page } from '@playwright/test';
-import { logIn } from './pages/app';
+import { LoginPage, logIn } from './pages/app';
+import { ImportRejections } from './pages/rejections';
 
 /** The most a first page may download of the bundle, brotli-compressed (issue 21). */
 const FIRST_PAGE_BUDGET = 350_000;
 
-/** Records the path and headers of every `/pkg/` file the page fetches. */
-function watchAssets(page: Page): Map<string, Record<string, string>> {
+/** Records the path and headers of every `/pkg/` file the page fetches, and (`twice`) each path
+ * fetched again: within one page load, a preload its script did not use. */
+function watchAssets(page: Page) {
   const assets = new Map<string, Record<string, string>>();
+  const twice: string[] = [];
   page.on('response', (r) => {
     const path = new URL(r.url()).pathname;
-    if (path.startsWith('/pkg/')) assets.set(path, r.headers());
+    if (!path.startsWith('/pkg/')) return;
+    if (assets.has(path)) twice.push(path);
+    assets.set(path, r.headers());
   });
-  return assets;
+  return { assets, twice };
 }
 
 /** What `paths` weigh as a browser that takes brotli downloads them. */
@@ -30,10 +35,12 @@ async function brotliBytes(request: APIRequestContext, paths: string[]): Promise
 }
 
 test('the bundle is split by page, content-named, immutable and precompressed; pages are no-store', async ({ page, request }) => {
-  const assets = watchAssets(page);
+  const { assets, twice } = watchAssets(page);
   const doc = await page.goto('/login');
   expect(doc?.headers()['cache-control']).toBe('no-store');
   await expect(page.locator('body[data-hydrated="true"]')).toBeAttached();
+  // Each file came once: the script read the bundle leptos preloaded.
+  expect(twice).toEqual([]);
 
   const names = [...assets.keys()].sort();
   // The script, the main WebAssembly and the stylesheet, in `/pkg/<16 hex digits>/`.
@@ -42,9 +49,12 @@ test('the bundle is split by page, content-named, immutable and precompressed; p
   for (const ext of ['css', 'js', 'wasm']) {
     expect(names, names.join(' ')).toContain(`/pkg/${dir}/sendback.${ext}`);
   }
-  // The log-in page's own code came in a split file of its own.
-  const split = (list: string[]) => list.filter((n) => /\/split_[^/]+\.wasm$/.test(n));
-  expect(split(names).length, names.join(' ')).toBeGreaterThan(0);
+  // The log-in page's own code, and the code it shares with other pages, came in one file: the
+  // bundle of its split point, and none of the split's files one by one.
+  const files = (kind: string, list: string[]) => list.filter((n) => new RegExp(`/${kind}_[^/]+\\.wasm$`).test(n));
+  expect(files('bundle', names), names.join(' ')).toHaveLength(1);
+  expect(files('split', names), names.join(' ')).toEqual([]);
+  expect(files('chunk', names), names.join(' ')).toEqual([]);
   for (const [path, headers] of assets) {
     expect(path.startsWith(`/pkg/${dir}/`), path).toBe(true);
     expect(headers['cache-control'], path).toBe('public, max-age=31536000, immutable');
@@ -53,11 +63,13 @@ test('the bundle is split by page, content-named, immutable and precompressed; p
   console.log(`first page /login: ${names.length} files, ${loginBytes} bytes brotli`);
   expect(loginBytes).toBeLessThanOrEqual(FIRST_PAGE_BUDGET);
 
-  // A client user's first page after logging in: only the All leads page's code is added.
+  // A client user's first page after logging in: only the All leads page's code is added, its
+  // own file and the chunks the log-in page did not bring, one by one (no second bundle).
   await logIn(page, 'client@sendback.test');
   const afterLogIn = [...assets.keys()].sort();
-  const added = split(afterLogIn).filter((n) => !names.includes(n));
-  expect(added.length, afterLogIn.join(' ')).toBeGreaterThan(0);
+  const added = afterLogIn.filter((n) => !names.includes(n));
+  expect(files('split', added), afterLogIn.join(' ')).toHaveLength(1);
+  expect(files('bundle', added), afterLogIn.join(' ')).toEqual([]);
 
   // A client that accepts brotli gets the build's brotli copy; one that takes only gzip, the
   // gzip copy; one that takes neither, the file itself.
@@ -91,10 +103,11 @@ test('the bundle is split by page, content-named, immutable and precompressed; p
 async function firstPage(browser: Browser, page: Page, request: APIRequestContext, path: string, heading: string) {
   const fresh = await browser.newContext({ storageState: await page.context().storageState() });
   const back = await fresh.newPage();
-  const assets = watchAssets(back);
+  const { assets, twice } = watchAssets(back);
   await back.goto(new URL(path, page.url()).href);
   await back.locator('body[data-hydrated="true"]').waitFor();
   await expect(back.getByRole('heading', { level: 1, name: heading })).toBeVisible();
+  expect(twice).toEqual([]);
   const names = [...assets.keys()].sort();
   const bytes = await brotliBytes(request, names);
   console.log(`first page ${path}: ${names.length} files, ${bytes} bytes brotli`);
@@ -118,4 +131,31 @@ test("a client's first page of API keys stays within the budget: it carries no o
   const { fresh, bytes } = await firstPage(browser, page, request, '/settings/api-keys', 'API keys');
   expect(bytes).toBeLessThanOrEqual(FIRST_PAGE_BUDGET);
   await fresh.close();
+});
+
+test("a client's first page of Import Rejections stays within the budget, and its form works", async ({ browser, page, request }) => {
+  await logIn(page, 'client@sendback.test');
+  const { fresh, back, bytes } = await firstPage(browser, page, request, '/leads/import-rejections', 'Import Rejections');
+  expect(bytes).toBeLessThanOrEqual(FIRST_PAGE_BUDGET);
+  // The code that came in the bundle runs: the file is sent, read and shown.
+  const form = new ImportRejections(back);
+  await form.file.setInputFiles({ name: 'first.csv', mimeType: 'text/csv', buffer: Buffer.from('Lead ID,Reason\n1020069,Duplicate lead\n') });
+  await form.fileRead();
+  await form.chooseCampaign('Home Insurance UK');
+  await expect(form.identifierColumn).toHaveValue('Lead ID');
+  await expect(form.reasonColumn).toHaveValue('Reason');
+  await fresh.close();
+});
+
+test('a page whose bundle cannot be fetched loads its files one by one and works', async ({ page }) => {
+  await page.route(/\/bundle_[^/]+\.wasm$/, (route) => route.fulfill({ status: 503, body: 'busy' }));
+  const { assets } = watchAssets(page);
+  await page.goto('/login');
+  await expect(page.locator('body[data-hydrated="true"]')).toBeAttached();
+  const names = [...assets.keys()];
+  expect(names.filter((n) => /\/split_[^/]+\.wasm$/.test(n)), names.join(' ')).toHaveLength(1);
+  expect(names.filter((n) => /\/chunk_[^/]+\.wasm$/.test(n)).length, names.join(' ')).toBeGreaterThan(0);
+  const login = new LoginPage(page);
+  await login.logIn('client@sendback.test');
+  await expect(page.getByRole('heading', { level: 1, name: 'All leads' })).toBeVisible();
 });

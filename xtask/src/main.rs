@@ -4,10 +4,13 @@
 //! the `wasm-bindgen` crate in Cargo.lock), optionally wasm-opt, and copies the stylesheet and
 //! public assets into `<target>/site`, the layout the server and leptos' `HydrationScripts` expect.
 //! The code of each lazily loaded page (`#[lazy_route]`) is split into a file of its own with
-//! `wasm_split_cli_support`, as `cargo leptos --split` does. A release build also puts the bundle
+//! `wasm_split_cli_support`, as `cargo leptos --split` does, and a page's first load gets them
+//! packed in one file (`first_load`). A release build also puts the bundle
 //! in a directory named by its content (`pkg/<hash>/`, the hash written to `pkg/release.txt` for
 //! the server) and compresses each file once, here, with brotli (quality 11) and gzip (level 9),
 //! so the server sends `.br`/`.gz` files as they are and browsers may cache them for good.
+
+mod first_load;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -103,10 +106,6 @@ fn build_site(release: bool) -> Result<()> {
         opts
     })
     .map_err(|e| anyhow::anyhow!("splitting the wasm: {e:?}"))?;
-    std::fs::write(
-        stage.join("__wasm_split_manifest.json"),
-        serde_json::to_string_pretty(&split.prefetch_map)?,
-    )?;
 
     wasm_bindgen_cli_support::Bindgen::new()
         .input_path(&main_wasm)
@@ -124,6 +123,7 @@ fn build_site(release: bool) -> Result<()> {
     if release {
         wasm_opt(&root, &files_with_extension(&stage, "wasm")?)?;
     }
+    first_load::bundle_first_loads(&stage, SPLIT_LOADER, &split.prefetch_map)?;
 
     std::fs::copy(root.join("style/main.css"), stage.join(format!("{OUTPUT_NAME}.css")))
         .context("copying style/main.css")?;
@@ -184,7 +184,8 @@ fn hash_and_compress(stage: &Path, pkg: &Path, groups: &HashMap<String, Vec<Stri
     let dir = pkg.join(&hash);
     std::fs::create_dir_all(pkg)?;
     std::fs::rename(stage, &dir)?;
-    // (files, raw bytes, brotli bytes) of all files and of the shared chunks.
+    // (files, raw bytes, brotli bytes) of all files and of the shared chunks; first loads'
+    // bundles are counted apart, as they repeat the other files.
     let (mut all, mut chunks) = ((0, 0, 0), (0, 0, 0));
     let mut brotli_sizes = HashMap::new();
     for file in files.iter().filter_map(|f| f.file_name()) {
@@ -197,8 +198,11 @@ fn hash_and_compress(stage: &Path, pkg: &Path, groups: &HashMap<String, Vec<Stri
         let br = brotli_11(&raw)?;
         let gz = gzip_9(&raw)?;
         std::fs::write(dir.join(format!("{name}.br")), &br)?;
-        brotli_sizes.insert(name.to_string(), br.len());
+        brotli_sizes.insert(name.to_string(), (raw.len(), br.len()));
         std::fs::write(dir.join(format!("{name}.gz")), &gz)?;
+        if name.starts_with("bundle_") {
+            continue;
+        }
         for total in [&mut all].into_iter().chain(name.starts_with("chunk_").then_some(&mut chunks)) {
             *total = (total.0 + 1, total.1 + raw.len(), total.2 + br.len());
         }
@@ -210,32 +214,38 @@ fn hash_and_compress(stage: &Path, pkg: &Path, groups: &HashMap<String, Vec<Stri
         "  chunk_*.wasm (code pages share): {} files, {} bytes, brotli {} bytes",
         chunks.0, chunks.1, chunks.2
     );
-    println!("  all {} files: {} bytes, brotli {} bytes", all.0, all.1, all.2);
+    println!("  all {} files (without the bundles): {} bytes, brotli {} bytes", all.0, all.1, all.2);
     print_first_pages(&brotli_sizes, groups);
     std::fs::write(pkg.join("release.txt"), format!("{hash}\n"))?;
     Ok(hash)
 }
 
-/// What the first page of each split point downloads, brotli: the shell (everything that is not a
-/// split file or a chunk: main module, its script, the stylesheet, the split loader) plus the
-/// split's own file and the chunks it needs.
-fn print_first_pages(brotli_sizes: &HashMap<String, usize>, groups: &HashMap<String, Vec<String>>) {
-    let is_split = |name: &str| name.starts_with("split_") || name.starts_with("chunk_");
+/// What the first page of each split point downloads, brotli: the shell (the main module, its
+/// script, the stylesheet, the split loader) plus the split's bundle; and, for comparison, what
+/// the split's files weigh one by one (`brotli_sizes`: raw and brotli bytes by file name).
+fn print_first_pages(brotli_sizes: &HashMap<String, (usize, usize)>, groups: &HashMap<String, Vec<String>>) {
+    let is_split = |name: &str| ["split_", "chunk_", "bundle_"].iter().any(|p| name.starts_with(p));
     let (mut shell, mut shell_files) = (0, 0);
-    for (_, size) in brotli_sizes.iter().filter(|(name, _)| !is_split(name)) {
+    for (_, (_, size)) in brotli_sizes.iter().filter(|(name, _)| !is_split(name)) {
         (shell, shell_files) = (shell + size, shell_files + 1);
     }
     println!(
-        "  first page of each split point (the shell: {shell_files} files, {shell} bytes brotli; plus the split's own):"
+        "  first page of each split point (the shell: {shell_files} files, {shell} bytes brotli; plus the split's bundle):"
     );
     let mut groups: Vec<_> = groups.iter().collect();
     groups.sort();
     for (group, files) in groups {
-        let own: usize = files.iter().filter_map(|f| brotli_sizes.get(&format!("{f}.wasm"))).sum();
+        let (raw, bundle) = brotli_sizes.get(&format!("bundle_{group}.wasm")).copied().unwrap_or_default();
+        let apart: usize =
+            files.iter().filter_map(|f| brotli_sizes.get(&format!("{f}.wasm"))).map(|s| s.1).sum();
         // The splitter names a split point `<name>_<hash of where it is>`.
         let name = group.rsplit_once('_').filter(|(_, hash)| hash.bytes().all(|b| b.is_ascii_digit()));
         let name = name.map_or(group.as_str(), |(name, _)| name);
-        println!("    {name}: {} files, {} bytes brotli", shell_files + files.len(), shell + own);
+        println!(
+            "    {name}: {} bytes brotli (bundle {raw} bytes, brotli {bundle}; its {} files apart: {apart})",
+            shell + bundle,
+            files.len()
+        );
     }
 }
 
