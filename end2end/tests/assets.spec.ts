@@ -22,6 +22,11 @@ function watchAssets(page: Page) {
   return { assets, twice };
 }
 
+/** The `kind_*.wasm` files (`bundle`, `split`, `chunk`) among `paths`. */
+function filesOf(kind: string, paths: string[]): string[] {
+  return paths.filter((n) => new RegExp(`/${kind}_[^/]+\\.wasm$`).test(n));
+}
+
 /** What `paths` weigh as a browser that takes brotli downloads them. */
 async function brotliBytes(request: APIRequestContext, paths: string[]): Promise<number> {
   let total = 0;
@@ -51,10 +56,9 @@ test('the bundle is split by page, content-named, immutable and precompressed; p
   }
   // The log-in page's own code, and the code it shares with other pages, came in one file: the
   // bundle of its split point, and none of the split's files one by one.
-  const files = (kind: string, list: string[]) => list.filter((n) => new RegExp(`/${kind}_[^/]+\\.wasm$`).test(n));
-  expect(files('bundle', names), names.join(' ')).toHaveLength(1);
-  expect(files('split', names), names.join(' ')).toEqual([]);
-  expect(files('chunk', names), names.join(' ')).toEqual([]);
+  expect(filesOf('bundle', names), names.join(' ')).toHaveLength(1);
+  expect(filesOf('split', names), names.join(' ')).toEqual([]);
+  expect(filesOf('chunk', names), names.join(' ')).toEqual([]);
   for (const [path, headers] of assets) {
     expect(path.startsWith(`/pkg/${dir}/`), path).toBe(true);
     expect(headers['cache-control'], path).toBe('public, max-age=31536000, immutable');
@@ -68,8 +72,8 @@ test('the bundle is split by page, content-named, immutable and precompressed; p
   await logIn(page, 'client@sendback.test');
   const afterLogIn = [...assets.keys()].sort();
   const added = afterLogIn.filter((n) => !names.includes(n));
-  expect(files('split', added), afterLogIn.join(' ')).toHaveLength(1);
-  expect(files('bundle', added), afterLogIn.join(' ')).toEqual([]);
+  expect(filesOf('split', added), afterLogIn.join(' ')).toHaveLength(1);
+  expect(filesOf('bundle', added), afterLogIn.join(' ')).toEqual([]);
 
   // A client that accepts brotli gets the build's brotli copy; one that takes only gzip, the
   // gzip copy; one that takes neither, the file itself.
@@ -153,8 +157,8 @@ test('a page whose bundle cannot be fetched loads its files one by one and works
   await page.goto('/login');
   await expect(page.locator('body[data-hydrated="true"]')).toBeAttached();
   const names = [...assets.keys()];
-  expect(names.filter((n) => /\/split_[^/]+\.wasm$/.test(n)), names.join(' ')).toHaveLength(1);
-  expect(names.filter((n) => /\/chunk_[^/]+\.wasm$/.test(n)).length, names.join(' ')).toBeGreaterThan(0);
+  expect(filesOf('split', names), names.join(' ')).toHaveLength(1);
+  expect(filesOf('chunk', names).length, names.join(' ')).toBeGreaterThan(0);
   const login = new LoginPage(page);
   await login.logIn('client@sendback.test');
   await expect(page.getByRole('heading', { level: 1, name: 'All leads' })).toBeVisible();

@@ -187,7 +187,7 @@ fn hash_and_compress(stage: &Path, pkg: &Path, groups: &HashMap<String, Vec<Stri
     // (files, raw bytes, brotli bytes) of all files and of the shared chunks; first loads'
     // bundles are counted apart, as they repeat the other files.
     let (mut all, mut chunks) = ((0, 0, 0), (0, 0, 0));
-    let mut brotli_sizes = HashMap::new();
+    let mut sizes = HashMap::new();
     for file in files.iter().filter_map(|f| f.file_name()) {
         let path = dir.join(file);
         let name = file.to_string_lossy();
@@ -198,7 +198,7 @@ fn hash_and_compress(stage: &Path, pkg: &Path, groups: &HashMap<String, Vec<Stri
         let br = brotli_11(&raw)?;
         let gz = gzip_9(&raw)?;
         std::fs::write(dir.join(format!("{name}.br")), &br)?;
-        brotli_sizes.insert(name.to_string(), (raw.len(), br.len()));
+        sizes.insert(name.to_string(), (raw.len(), br.len()));
         std::fs::write(dir.join(format!("{name}.gz")), &gz)?;
         if name.starts_with("bundle_") {
             continue;
@@ -215,18 +215,18 @@ fn hash_and_compress(stage: &Path, pkg: &Path, groups: &HashMap<String, Vec<Stri
         chunks.0, chunks.1, chunks.2
     );
     println!("  all {} files (without the bundles): {} bytes, brotli {} bytes", all.0, all.1, all.2);
-    print_first_pages(&brotli_sizes, groups);
+    print_first_pages(&sizes, groups);
     std::fs::write(pkg.join("release.txt"), format!("{hash}\n"))?;
     Ok(hash)
 }
 
 /// What the first page of each split point downloads, brotli: the shell (the main module, its
 /// script, the stylesheet, the split loader) plus the split's bundle; and, for comparison, what
-/// the split's files weigh one by one (`brotli_sizes`: raw and brotli bytes by file name).
-fn print_first_pages(brotli_sizes: &HashMap<String, (usize, usize)>, groups: &HashMap<String, Vec<String>>) {
+/// the split's files weigh one by one (`sizes`: raw and brotli bytes by file name).
+fn print_first_pages(sizes: &HashMap<String, (usize, usize)>, groups: &HashMap<String, Vec<String>>) {
     let is_split = |name: &str| ["split_", "chunk_", "bundle_"].iter().any(|p| name.starts_with(p));
     let (mut shell, mut shell_files) = (0, 0);
-    for (_, (_, size)) in brotli_sizes.iter().filter(|(name, _)| !is_split(name)) {
+    for (_, (_, size)) in sizes.iter().filter(|(name, _)| !is_split(name)) {
         (shell, shell_files) = (shell + size, shell_files + 1);
     }
     println!(
@@ -235,9 +235,8 @@ fn print_first_pages(brotli_sizes: &HashMap<String, (usize, usize)>, groups: &Ha
     let mut groups: Vec<_> = groups.iter().collect();
     groups.sort();
     for (group, files) in groups {
-        let (raw, bundle) = brotli_sizes.get(&format!("bundle_{group}.wasm")).copied().unwrap_or_default();
-        let apart: usize =
-            files.iter().filter_map(|f| brotli_sizes.get(&format!("{f}.wasm"))).map(|s| s.1).sum();
+        let (raw, bundle) = sizes.get(&format!("bundle_{group}.wasm")).copied().unwrap_or_default();
+        let apart: usize = files.iter().filter_map(|f| sizes.get(&format!("{f}.wasm"))).map(|s| s.1).sum();
         // The splitter names a split point `<name>_<hash of where it is>`.
         let name = group.rsplit_once('_').filter(|(_, hash)| hash.bytes().all(|b| b.is_ascii_digit()));
         let name = name.map_or(group.as_str(), |(name, _)| name);
