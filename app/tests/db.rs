@@ -40,6 +40,15 @@ fn sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout() {
     assert_eq!(mode.journal_mode, "wal");
     assert_eq!(count(&mut conn, "SELECT foreign_keys AS n FROM pragma_foreign_keys"), 1);
     assert_eq!(count(&mut conn, "SELECT timeout AS n FROM pragma_busy_timeout"), 10_000);
+    // The bundled SQLite is built with the planner stability guarantee (`.cargo/config.toml`):
+    // without it each cached statement with a bound `LIMIT` is compiled again at every use.
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT COUNT(*) AS n FROM pragma_compile_options WHERE compile_options = 'ENABLE_QPSG'"
+        ),
+        1
+    );
 }
 
 #[test]

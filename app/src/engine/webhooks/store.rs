@@ -32,12 +32,15 @@ pub fn claim(
     limit: usize,
     now: NaiveDateTime,
 ) -> Result<Vec<i64>, DbError> {
-    // A read first: an idle endpoint's loop never takes SQLite's write lock.
+    // A read first: an idle endpoint's loop never takes SQLite's write lock. 'pending' is
+    // written into the SQL, not bound: only then can SQLite, whose plans never depend on a bound
+    // value (`SQLITE_ENABLE_QPSG`, .cargo/config.toml), use the partial index of pending events
+    // (`webhook_events_due`) rather than read every event the endpoint ever had.
     let due: i64 = webhook_events::table
         .filter(
             webhook_events::endpoint_id
                 .eq(endpoint_id)
-                .and(webhook_events::state.eq("pending"))
+                .and(webhook_events::state.eq(diesel::dsl::sql::<Text>("'pending'")))
                 .and(webhook_events::next_attempt_at.le(now)),
         )
         .select(webhook_events::id)
@@ -340,4 +343,55 @@ pub fn enabled_endpoints(conn: &mut DbConn) -> Result<Vec<i64>, DbError> {
         .order(webhook_endpoints::id)
         .select(webhook_endpoints::id)
         .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, reason = "test set-up fails loudly")]
+    use std::sync::{Arc, Mutex};
+
+    use diesel::connection::{Instrumentation as _, InstrumentationEvent};
+
+    use super::*;
+
+    /// SQLite's plans never depend on a bound value here (QPSG, `.cargo/config.toml`), so the
+    /// claim's first read names 'pending' in its SQL. Its plan, as SQLite makes it for the SQL
+    /// the claim really sends, reads the partial index of pending events: an idle endpoint's
+    /// poll does not walk every event the endpoint ever had.
+    #[test]
+    fn the_claims_read_uses_the_index_of_pending_events() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let pool = crate::db::connect(&format!("sqlite://{}", dir.path().join("w.db").display()), 1)
+            .expect("the pool");
+        let mut conn = pool.get().expect("a connection");
+        crate::db::run_migrations(&mut conn).expect("migrations");
+        let sent = Arc::new(Mutex::new(Vec::<String>::new()));
+        let log = sent.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { query, .. } = event {
+                log.lock().expect("the log").push(query.to_string());
+            }
+        });
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 12, 2)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .expect("a date");
+        assert!(claim(&mut conn, 1, "worker", 10, now).expect("the claim").is_empty());
+        let read = sent
+            .lock()
+            .expect("the log")
+            .iter()
+            .find(|q| q.contains("FROM `webhook_events`"))
+            .cloned()
+            .expect("the claim reads webhook_events");
+        let sql = read.split(" -- binds:").next().expect("the SQL");
+        assert!(sql.contains("'pending'"), "{sql}");
+        #[derive(QueryableByName, Debug)]
+        struct Step {
+            #[diesel(sql_type = Text)]
+            detail: String,
+        }
+        let plan: Vec<Step> =
+            diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")).load(&mut conn).expect("the plan");
+        assert!(plan.iter().any(|s| s.detail.contains("webhook_events_due")), "{sql}\n{plan:?}");
+    }
 }
