@@ -137,8 +137,8 @@ impl ManageConnection for ConnectionManager {
     /// rejection worker turns it off on its connection while it runs a task. The setting is
     /// read first, with a cached statement, and set only when it is off: setting it makes
     /// SQLite expire every statement the connection has prepared, so each check-out made the
-    /// queries that followed parse and plan their SQL again (a fifth of the CPU of a page
-    /// view, issue 21).
+    /// queries that followed parse and plan their SQL again (about 5% of the CPU of a
+    /// lead-page benchmark, `perf`, issue 21).
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
         match conn {
             DbConn::Sqlite(c) => {
