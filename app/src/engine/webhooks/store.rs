@@ -350,7 +350,7 @@ mod tests {
     #![allow(clippy::expect_used, reason = "test set-up fails loudly")]
     use std::sync::{Arc, Mutex};
 
-    use diesel::connection::{Instrumentation as _, InstrumentationEvent};
+    use diesel::connection::InstrumentationEvent;
 
     use super::*;
 
